@@ -1,0 +1,1 @@
+"""The edges: Avro framing and codecs, the agency publisher, the VLO queue reader."""

@@ -1,0 +1,125 @@
+"""The agency publisher: turns an agency's event (JSON-shaped) into a validated, Avro-encoded message.
+
+Agencies write events flat, as DOMAIN.md lists their fields: `{"event_type": "PrisonerReleased",
+"noms_number": "A1234BC", "release_type": "automatic", ...}`. The publisher moves envelope fields and
+identifiers into their shared records, fills what is missing (event id, times, source), validates, encodes
+and publishes, and reports a result per event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from connectors.avro import AvroCodec
+from schemas import event_schemas, load_schemas
+from schemas.models import AvroRecord
+from schemas.validation import InvalidEvent, Problem, check_event, parse_event, schema_for
+
+ENVELOPE_FIELDS = ("event_id", "event_type", "occurred_at", "published_at", "source")
+IDENTIFIER_FIELDS = (
+    "noms_number",
+    "booking_id",
+    "crn",
+    "pnc",
+    "cro",
+    "case_ref",
+    "patient_ref",
+    "pb_case_ref",
+    "ho_ref",
+)
+DEFAULT_SYSTEM = "hub publish"
+
+
+def event_from_json(data: dict[str, Any], source: str, now: datetime) -> AvroRecord:
+    """Build and validate one event from an agency's JSON object; InvalidEvent names every wrong field."""
+    if not isinstance(data, dict):
+        raise InvalidEvent([Problem("", "each line must be a JSON object")])
+    event_type = data.get("event_type") or (data.get("envelope") or {}).get("event_type")
+    if not isinstance(event_type, str):
+        raise InvalidEvent([Problem("event_type", "is required")])
+    schema = schema_for(event_type)
+    event_fields = {field["name"] for field in schema.definition["fields"]}
+    fields = dict(data)
+    envelope = dict(fields.pop("envelope", None) or {})
+    subject = dict(envelope.pop("subject", None) or fields.pop("subject", None) or {})
+    for name in ENVELOPE_FIELDS:
+        if name in fields and name not in event_fields:
+            envelope[name] = fields.pop(name)
+    for name in IDENTIFIER_FIELDS:
+        if name in fields and name not in event_fields:
+            subject[name] = fields.pop(name)
+    if isinstance(envelope.get("source"), str):
+        envelope["source"] = {"agency": envelope["source"], "system": DEFAULT_SYSTEM}
+    envelope.setdefault("source", {"agency": source, "system": DEFAULT_SYSTEM})
+    envelope["source"].setdefault("system", DEFAULT_SYSTEM)
+    envelope.setdefault("event_id", str(uuid.uuid4()))
+    envelope.setdefault("occurred_at", now)
+    envelope.setdefault("published_at", now)
+    envelope["event_type"] = event_type
+    envelope["subject"] = subject
+    event = parse_event(event_type, {"envelope": envelope, **fields})
+    check_event(event, channel=source, today=now.date())
+    return event
+
+
+def message_key(event: AvroRecord) -> bytes | None:
+    """Keyed by the first identifier present, so one offender's events from one agency stay in order."""
+    subject = event.envelope.subject
+    for name in ("case_ref", "noms_number", "crn", "patient_ref", "pb_case_ref", "ho_ref", "pnc", "cro"):
+        if (value := getattr(subject, name)) is not None:
+            return str(value).encode()
+    return None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    event_id: str
+    event_type: str
+    partition: int
+    offset: int
+
+
+class AgencyPublisher:
+    """Publishes validated events to one agency's inbound topic."""
+
+    def __init__(self, bootstrap_servers: str, codec: AvroCodec | None = None) -> None:
+        self.codec = codec or AvroCodec(load_schemas().values())
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+
+    async def __aenter__(self) -> AgencyPublisher:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._producer.stop()
+
+    def encode(self, event: AvroRecord) -> bytes:
+        return self.codec.encode(event_schemas()[type(event).__name__], event.model_dump())
+
+    async def publish(self, topic: str, events: Iterable[AvroRecord]) -> list[PublishResult]:
+        pending = [
+            (event, await self._producer.send(topic, self.encode(event), key=message_key(event)))
+            for event in events
+        ]
+        results = []
+        for event, future in pending:
+            metadata = await future
+            results.append(
+                PublishResult(
+                    str(event.envelope.event_id),
+                    event.envelope.event_type,
+                    metadata.partition,
+                    metadata.offset,
+                )
+            )
+        return results
+
+    async def publish_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Publish bytes as they are: for tests and tools that need to send what an agency got wrong."""
+        await self._producer.send_and_wait(topic, value, key=key)

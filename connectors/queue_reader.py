@@ -1,0 +1,86 @@
+"""The VLO queue reader: a unit's notifications, decoded, each shown once per notification_id.
+
+Delivery is at least once, so a notification may sit on its topic more than once after a crash; readers
+de-duplicate on the notification id, which is stable for the same inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from connectors.avro import AvroCodec, UndecodableMessage
+from schemas import notification_schema
+from schemas.models import NotificationModel
+
+
+async def read_queue(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    from_beginning: bool = False,
+    idle_timeout: float = 5.0,
+    follow: bool = False,
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield notifications as JSON-ready dicts.
+
+    Without `follow`, stops once it has read to the end of the queue and nothing new came for `idle_timeout`
+    seconds. With `follow`, runs until cancelled.
+    """
+    codec = AvroCodec([notification_schema()])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        consumer.assign(partitions)
+        if from_beginning:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        seen: set[str] = set()
+        last_message = time.monotonic()
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            for records in batches.values():
+                for record in records:
+                    last_message = time.monotonic()
+                    notification = _decode(codec, record.value)
+                    if notification is None or notification["notification_id"] in seen:
+                        continue
+                    seen.add(notification["notification_id"])
+                    yield notification
+            idle = not batches and time.monotonic() - last_message >= idle_timeout
+            if not follow and idle and await _caught_up(consumer, partitions):
+                return
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    for _ in range(50):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        await consumer.force_metadata_update()
+        await asyncio.sleep(0.1)
+    raise LookupError(f"queue {topic} does not exist")
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    ends = await consumer.end_offsets(partitions)
+    for tp in partitions:
+        if await consumer.position(tp) < ends[tp]:
+            return False
+    return True
+
+
+def _decode(codec: AvroCodec, value: bytes | None) -> dict[str, Any] | None:
+    try:
+        decoded = codec.decode(value or b"")
+    except UndecodableMessage:
+        return None
+    return NotificationModel.model_validate(decoded.record).model_dump(mode="json")

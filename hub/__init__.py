@@ -1,0 +1,1 @@
+"""The running hub: settings, the stream worker, the case store, the CLI and the embedded broker."""

@@ -1,0 +1,252 @@
+"""The `hub` command: run the hub, publish agency events, read a unit's queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import signal
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hub.settings import AGENCY_SOURCES, BROKER_ADDRESS_FILE, Settings
+
+app = typer.Typer(
+    help="The victim contact integration hub.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+queue_app = typer.Typer(help="Read VLO unit queues.", no_args_is_help=True)
+app.add_typer(queue_app, name="queue")
+
+WORKER_STOP_SECONDS = 8.0
+HEALTH_WAIT_SECONDS = 90.0
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"hub: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _broker(settings: Settings) -> str:
+    try:
+        return settings.resolved_broker()
+    except RuntimeError as error:
+        _fail(str(error))
+        raise
+
+
+@app.command()
+def worker() -> None:
+    """Run a stream worker against HUB_BROKER and HUB_DATABASE_URL, until SIGINT or SIGTERM."""
+    from hub.worker import run_worker
+
+    settings = Settings()
+    _broker(settings)
+    run_worker(settings)
+
+
+@app.command()
+def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic scenario.")] = False) -> None:
+    """Start the embedded broker, database, worker and web server in the foreground (Ctrl-C stops all)."""
+    from hub.broker import EmbeddedBroker
+    from hub.processes import spawn, stop
+
+    settings = Settings()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(data_dir / "hub.lock", "w")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _fail(f"another `hub up` is running with the data directory {data_dir}; stop it or set HUB_DATA_DIR")
+    address_file = data_dir / BROKER_ADDRESS_FILE
+    stopping = False
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    broker = None
+    if settings.broker:
+        address = settings.broker
+        typer.echo(f"broker     {address} (HUB_BROKER)")
+    else:
+        broker = EmbeddedBroker(data_dir / "broker.log")
+        address = broker.start()
+        address_file.write_text(address)
+        typer.echo(f"broker     {address} (embedded Tansu, memory storage; log {data_dir / 'broker.log'})")
+    worker_process = None
+    try:
+        typer.echo(f"database   {settings.resolved_database_url}")
+        worker_process = spawn(
+            [sys.executable, "-m", "hub.cli", "worker"],
+            data_dir / "worker.log",
+            env={"HUB_BROKER": address, "HUB_DATA_DIR": str(data_dir)},
+        )
+        typer.echo(f"worker     pid {worker_process.pid} (log {data_dir / 'worker.log'})")
+        web = f"http://{settings.web_host}:{settings.web_port}"
+        typer.echo(f"web        {web}/health  {web}/metrics")
+        if _wait_healthy(f"{web}/health", worker_process, lambda: stopping):
+            typer.echo("ready      the worker is consuming; Ctrl-C stops everything")
+            if demo:
+                try:
+                    _publish_demo(address, settings)
+                except Exception as error:  # the hub keeps running; the demo is a convenience
+                    typer.echo(f"demo       failed: {type(error).__name__}: {error}", err=True)
+        while not stopping and worker_process.poll() is None:
+            time.sleep(0.2)
+        if worker_process.poll() is not None and not stopping:
+            typer.echo(
+                f"worker exited with code {worker_process.returncode}; see {data_dir / 'worker.log'}",
+                err=True,
+            )
+    finally:
+        typer.echo("stopping")
+        if worker_process is not None:
+            stop(worker_process, WORKER_STOP_SECONDS)
+        if broker is not None:
+            broker.stop()
+            address_file.unlink(missing_ok=True)
+        typer.echo("stopped")
+
+
+def _wait_healthy(url: str, process: Any, stopping: Any) -> bool:
+    deadline = time.monotonic() + HEALTH_WAIT_SECONDS
+    while time.monotonic() < deadline and not stopping() and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _publish_demo(address: str, settings: Settings) -> None:
+    from connectors.publisher import AgencyPublisher, event_from_json
+    from hub.demo import demo_scenario
+
+    async def publish() -> None:
+        async with AgencyPublisher(address) as publisher:
+            for source, data in demo_scenario(datetime.now(UTC).date()):
+                event = event_from_json(data, source, datetime.now(UTC))
+                await publisher.publish(settings.inbound_topic(source), [event])
+                typer.echo(f"demo       published {event.envelope.event_type} from {source}")
+
+    asyncio.run(publish())
+    typer.echo("demo       read it with: hub queue read --unit YH --from-beginning")
+
+
+@app.command()
+def publish(
+    source: Annotated[str, typer.Option(help=f"Publishing agency: {', '.join(AGENCY_SOURCES)}.")],
+    file: Annotated[Path | None, typer.Argument(help="JSON Lines file; standard input when omitted.")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Publish the valid lines even if some are invalid.")
+    ] = False,
+) -> None:
+    """Validate, encode and publish agency events (one JSON object per line) to the source's inbound topic."""
+    from connectors.publisher import AgencyPublisher, event_from_json
+    from hub.topics import ensure_topics
+    from schemas.validation import InvalidEvent
+
+    if source not in AGENCY_SOURCES:
+        _fail(f"unknown source {source!r}; expected one of {', '.join(AGENCY_SOURCES)}")
+    settings = Settings()
+    text = file.read_text(encoding="utf-8") if file else sys.stdin.read()
+    now = datetime.now(UTC)
+    events, errors = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append((number, event_from_json(json.loads(line), source, now)))
+        except json.JSONDecodeError as error:
+            errors.append(f"line {number}: not valid JSON ({error.msg} at column {error.colno})")
+        except InvalidEvent as error:
+            errors.append(f"line {number}: {error}")
+    for error in errors:
+        typer.echo(error, err=True)
+    if errors and not skip_invalid:
+        _fail(
+            f"{len(errors)} invalid line(s); nothing published (use --skip-invalid to publish the valid ones)",
+            1,
+        )
+    topic = settings.inbound_topic(source)
+    address = _broker(settings)
+
+    async def send() -> list[Any]:
+        await ensure_topics(address, [topic], settings.topic_partitions)
+        async with AgencyPublisher(address) as publisher:
+            return await publisher.publish(topic, [event for _, event in events])
+
+    results = asyncio.run(send())
+    for (number, _), result in zip(events, results, strict=True):
+        typer.echo(
+            json.dumps(
+                {
+                    "line": number,
+                    "event_id": result.event_id,
+                    "event_type": result.event_type,
+                    "topic": topic,
+                    "partition": result.partition,
+                    "offset": result.offset,
+                }
+            )
+        )
+    typer.echo(
+        f"published {len(results)} event(s) to {topic}; {len(errors)} invalid line(s) skipped", err=True
+    )
+    if errors:
+        raise typer.Exit(1)
+
+
+@queue_app.command("read")
+def queue_read(
+    unit: Annotated[str, typer.Option(help="Unit code, for example YH.")],
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest notification.")] = False,
+    timeout: Annotated[float, typer.Option(help="Stop after this many seconds with nothing new.")] = 5.0,
+    follow: Annotated[bool, typer.Option(help="Keep reading until interrupted.")] = False,
+) -> None:
+    """Print a unit's notifications as JSON Lines, one per notification_id."""
+    from connectors.queue_reader import read_queue
+    from hub.reference import load_units
+    from hub.topics import ensure_topics
+
+    settings = Settings()
+    units = load_units(settings)
+    if units.unit_by_code(unit) is None:
+        _fail(f"unknown unit {unit!r}; known units: {', '.join(u.code for u in units.units)}")
+    topic = settings.unit_topic(unit)
+    address = _broker(settings)
+
+    async def read() -> None:
+        await ensure_topics(address, [topic], settings.topic_partitions)
+        async for notification in read_queue(
+            address, topic, from_beginning=from_beginning, idle_timeout=timeout, follow=follow
+        ):
+            typer.echo(json.dumps(notification, ensure_ascii=False))
+
+    with contextlib.suppress(KeyboardInterrupt):  # --follow ends with Ctrl-C
+        asyncio.run(read())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Ingest: bytes from an agency topic become a validated event, or a reason it never can."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from connectors.avro import AvroCodec, UndecodableMessage
+from hub.messages import InboundMessage
+from schemas.models import AvroRecord
+from schemas.validation import InvalidEvent, check_event, parse_event
+
+
+@dataclass(frozen=True)
+class IngestedEvent:
+    message: InboundMessage
+    event: AvroRecord
+    source: str  # the agency whose channel it came on
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event.envelope.event_id)
+
+    @property
+    def event_type(self) -> str:
+        return self.event.envelope.event_type
+
+
+class Rejected(ValueError):
+    """A message that can never succeed for a reason other than its content's shape."""
+
+
+# Everything ingest raises for a message that can never succeed: it goes to the dead-letter topic at once.
+PERMANENT_FAILURES = (Rejected, UndecodableMessage, InvalidEvent)
+
+
+def ingest(
+    message: InboundMessage, source: str | None, codec: AvroCodec, max_bytes: int, today: date
+) -> IngestedEvent:
+    if source is None:
+        raise Rejected(f"topic {message.topic} is not an agency inbound topic")
+    if len(message.value) > max_bytes:
+        raise Rejected(f"payload of {len(message.value)} bytes is over the {max_bytes}-byte limit")
+    decoded = codec.decode(message.value)
+    event = parse_event(decoded.schema.name, decoded.record)
+    check_event(event, channel=source, today=today)
+    return IngestedEvent(message=message, event=event, source=source)

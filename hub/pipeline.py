@@ -1,0 +1,165 @@
+"""One batch of agency messages through ingest, enrich and route, in one case-store transaction.
+
+The stream engine hands a batch in and writes what comes out (dead letters, notifications) before it
+acknowledges the batch. Notifications are committed to the outbox in the same transaction as the state they
+follow from, so a crash between the database and the broker loses nothing: the outbox is published again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from connectors.avro import AvroCodec
+from hub import metrics
+from hub.handlers import EventHandlers, Unmatched
+from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
+from hub.messages import InboundMessage, OutboundRecord, dead_letter
+from hub.settings import Settings
+from hub.store.models import Notification, ParkedEvent
+from hub.store.repository import CaseStore
+from routing.units import UnitDirectory
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_FAILURES = (OperationalError,)
+
+
+@dataclass
+class BatchResult:
+    dead_letters: list[OutboundRecord] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        codec: AvroCodec,
+        units: UnitDirectory,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.codec = codec
+        self.units = units
+        self.clock = clock
+
+    def process(self, messages: list[InboundMessage]) -> BatchResult:
+        """Blocking: run it in a thread. Raises only a transient failure, after which the batch is retried."""
+        result = BatchResult()
+        now = self.clock()
+        valid: list[IngestedEvent] = []
+        for message in messages:
+            source = self.settings.source_of_topic(message.topic)
+            try:
+                valid.append(ingest(message, source, self.codec, self.settings.max_message_bytes, now.date()))
+                metrics.EVENTS.labels(source=source, outcome="accepted").inc()
+            except PERMANENT_FAILURES as error:
+                metrics.EVENTS.labels(source=source or "unknown", outcome="dead_letter").inc()
+                metrics.DEAD_LETTERS.labels(stage="ingest", error_class=type(error).__name__).inc()
+                log.warning("dead letter from %s@%s: %s", message.topic, message.offset, error)
+                result.dead_letters.append(
+                    dead_letter(message, self.settings.dead_letter_topic, "ingest", error)
+                )
+        if not valid:
+            return result
+        # Agencies publish to separate topics; applying a batch in publication order keeps cause before effect
+        # (a referral before the release that follows it). The sort is stable: equal times keep the consumed order.
+        valid.sort(key=lambda ingested: ingested.event.envelope.published_at)
+        try:
+            self._apply_all(valid, now, result)
+        except TRANSIENT_FAILURES:
+            raise
+        except Exception:
+            # A bug or bad data in one event must not hold back the rest: find it by applying one at a time.
+            log.exception("batch failed; applying its %d events one by one", len(valid))
+            for ingested in valid:
+                try:
+                    self._apply_all([ingested], now, result)
+                except TRANSIENT_FAILURES:
+                    raise
+                except Exception as error:
+                    metrics.DEAD_LETTERS.labels(stage="route", error_class=type(error).__name__).inc()
+                    result.dead_letters.append(
+                        dead_letter(ingested.message, self.settings.dead_letter_topic, "route", error)
+                    )
+        return result
+
+    def _apply_all(self, events: list[IngestedEvent], now: datetime, result: BatchResult) -> None:
+        produced: list[Notification] = []
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            store = CaseStore(session)
+            handlers = EventHandlers(store, self.units, self.settings, self.codec, now)
+            seen = store.already_processed(e.event_id for e in events)
+            queue = [(ingested, False) for ingested in events]
+            while queue:
+                ingested, unparked = queue.pop(0)
+                if not unparked:
+                    if ingested.event_id in seen:
+                        metrics.DUPLICATES.labels(source=ingested.source).inc()
+                        continue
+                    seen.add(ingested.event_id)
+                    store.mark_processed(ingested.event_id, ingested.event_type, ingested.source, now)
+                released = self._apply_one(store, handlers, ingested, now, produced)
+                queue.extend((event, True) for event in released)
+        result.notifications.extend(produced)
+
+    def _apply_one(
+        self,
+        store: CaseStore,
+        handlers: EventHandlers,
+        ingested: IngestedEvent,
+        now: datetime,
+        produced: list[Notification],
+    ) -> list[IngestedEvent]:
+        """Apply one event; returns parked events that its new identifier links release."""
+        try:
+            effects = handlers.apply(ingested)
+        except Unmatched as unmatched:
+            store.park(
+                ParkedEvent(
+                    event_id=ingested.event_id,
+                    event_type=ingested.event_type,
+                    source=ingested.source,
+                    topic=ingested.message.topic,
+                    payload=ingested.message.value,
+                    published_at=ingested.event.envelope.published_at,
+                    parked_at=now,
+                ),
+                unmatched.keys,
+            )
+            metrics.PARKED.labels(source=ingested.source).inc()
+            log.info("parked %s %s: no matching case yet", ingested.event_type, ingested.event_id)
+            return []
+        for notification in effects.notifications:
+            if store.add_notification(notification):
+                produced.append(notification)
+        released = []
+        for parked in store.take_parked(effects.new_keys):
+            message = InboundMessage(parked.topic, -1, -1, None, None, parked.payload)
+            released.append(
+                ingest(message, parked.source, self.codec, self.settings.max_message_bytes, now.date())
+            )
+            log.info("unparked %s %s", parked.event_type, parked.event_id)
+        return released
+
+    def pending_outbox(self, limit: int = 1000) -> list[Notification]:
+        """Notifications committed but not yet confirmed on their queue (after a crash, for example)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return CaseStore(session).unpublished(limit)
+
+    def confirm_published(self, notification_ids: list[str]) -> None:
+        with Session(self.engine) as session, session.begin():
+            CaseStore(session).mark_published(notification_ids, self.clock())

@@ -1,0 +1,81 @@
+"""Settings, from HUB_* environment variables, with defaults that give the embedded set-up."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AGENCY_SOURCES = (
+    "court",
+    "witness-care",
+    "youth-justice",
+    "prison",
+    "probation",
+    "parole-board",
+    "hospital",
+    "home-office",
+    "vcs",
+)
+# Where `hub up` leaves the embedded broker's address for the other commands to find.
+BROKER_ADDRESS_FILE = "broker.address"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    broker: str = Field(
+        "",
+        description="Kafka bootstrap servers. Empty: the broker `hub up` started (its address is in the data dir).",
+    )
+    database_url: str = Field("", description="SQLAlchemy URL. Empty: SQLite at <data_dir>/hub.db.")
+    web_port: int = Field(6066, description="Port of /health, /metrics and the operations console.")
+    web_host: str = Field("127.0.0.1", description="Address the web server binds to.")
+    data_dir: Path = Field(Path(".hub"), description="Where the embedded database and runtime files live.")
+    topic_prefix: str = Field("", description="Prefix for every topic name (isolates deployments and tests).")
+    topic_partitions: int = Field(4, description="Partitions of the topics the hub creates.")
+    topic_replication: int = Field(1, description="Replication factor of the topics the hub creates.")
+    app_id: str = Field(
+        "victim-contact-hub", description="Stream application id; the workers' consumer group."
+    )
+    batch_size: int = Field(500, description="Most events a worker takes in one batch.")
+    batch_wait_seconds: float = Field(0.02, description="Longest a worker waits to fill a batch.")
+    max_message_bytes: int = Field(
+        65536, description="Largest inbound payload accepted; larger is dead-lettered."
+    )
+    units_file: Path | None = Field(None, description="Unit reference data (JSON). Empty: the shipped file.")
+    session_timeout_seconds: float = Field(10.0, description="Consumer session timeout.")
+    log_level: str = Field("info", description="Worker log level.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'hub.db'}"
+
+    def resolved_broker(self) -> str:
+        """The configured broker, else the one a running `hub up` recorded."""
+        if self.broker:
+            return self.broker
+        address_file = self.data_dir / BROKER_ADDRESS_FILE
+        if address_file.exists():
+            return address_file.read_text().strip()
+        raise RuntimeError(
+            "no broker: set HUB_BROKER to Kafka bootstrap servers, or start the embedded one with `hub up`"
+        )
+
+    def inbound_topic(self, source: str) -> str:
+        return f"{self.topic_prefix}agency.{source}.events"
+
+    def unit_topic(self, unit_code: str) -> str:
+        return f"{self.topic_prefix}vlo.{unit_code}"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic_prefix}hub.dlq"
+
+    def source_of_topic(self, topic: str) -> str | None:
+        for source in AGENCY_SOURCES:
+            if topic == self.inbound_topic(source):
+                return source
+        return None

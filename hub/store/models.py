@@ -1,0 +1,154 @@
+"""The case store's tables: offenders and their identifiers, cases, victims, parked events, the outbox.
+
+Offenders are linked on identifiers only (never names): one row per (kind, value), so a merge re-keys rows
+instead of copying them. Victim contact details beyond what routing needs are not kept here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProcessedEvent(Base):
+    """Every event the hub has applied, so a redelivered or republished one is not applied twice."""
+
+    __tablename__ = "processed_events"
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Offender(Base):
+    __tablename__ = "offenders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifiers: Mapped[list[OffenderIdentifier]] = relationship(back_populates="offender")
+    cases: Mapped[list[Case]] = relationship(back_populates="offender")
+
+
+class OffenderIdentifier(Base):
+    __tablename__ = "offender_identifiers"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identifier"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offender_id: Mapped[int] = mapped_column(ForeignKey("offenders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # noms_number, crn, pnc, cro, case_ref, ...
+    value: Mapped[str] = mapped_column(String(64))
+    offender: Mapped[Offender] = relationship(back_populates="identifiers")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    offender_id: Mapped[int] = mapped_column(ForeignKey("offenders.id"), index=True)
+    court_code: Mapped[str | None] = mapped_column(String(64))
+    sentence_date: Mapped[date | None] = mapped_column(Date)
+    eligibility_status: Mapped[str] = mapped_column(String(16))  # statutory, not_eligible, discretionary
+    eligibility_rule: Mapped[str] = mapped_column(String(64))
+    eligibility_basis: Mapped[str] = mapped_column(Text)
+    owning_unit_code: Mapped[str] = mapped_column(String(8))  # the sentencing court's unit, until referral
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    offender: Mapped[Offender] = relationship(back_populates="cases")
+    victims: Mapped[list[Victim]] = relationship(back_populates="case", order_by="Victim.id")
+    allocations: Mapped[list[CaseAllocation]] = relationship(back_populates="case")
+
+    def vlo_for(self, unit_code: str) -> str | None:
+        """The VLO a unit allocated this case to; None sends the unit's notifications to its triage."""
+        return next((a.vlo_id for a in self.allocations if a.unit_code == unit_code), None)
+
+    @property
+    def eligible(self) -> bool:
+        return self.eligibility_status in ("statutory", "discretionary")
+
+
+class CaseAllocation(Base):
+    """The VLO of one unit for one case: a bereaved family split across units has one VLO in each."""
+
+    __tablename__ = "case_allocations"
+    __table_args__ = (UniqueConstraint("case_id", "unit_code", name="uq_case_unit"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(8))
+    vlo_id: Mapped[str] = mapped_column(String(64))
+    case: Mapped[Case] = relationship(back_populates="allocations")
+
+
+class Victim(Base):
+    """A member of a case: a victim or bereaved relative, routed separately from the others."""
+
+    __tablename__ = "victims"
+    __table_args__ = (UniqueConstraint("case_id", "person_ref", name="uq_case_member"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    relationship_to_offence: Mapped[str] = mapped_column(String(32))
+    postcode: Mapped[str] = mapped_column(String(16))
+    unit_code: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str | None] = mapped_column(String(16))
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    # None until the victim chooses: the VLO then records events without informing the victim.
+    categories: Mapped[list[str] | None] = mapped_column(JSON)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    case: Mapped[Case] = relationship(back_populates="victims")
+
+
+class ParkedEvent(Base):
+    """An event about an offender the hub does not know yet, kept until a case or link matches it."""
+
+    __tablename__ = "parked_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # replay order when unparked
+    parked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    keys: Mapped[list[ParkedEventKey]] = relationship(cascade="all, delete-orphan")
+
+
+class ParkedEventKey(Base):
+    __tablename__ = "parked_event_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parked_event_id: Mapped[int] = mapped_column(
+        ForeignKey("parked_events.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class Notification(Base):
+    """Every notification produced: the audit record, and the outbox until it is on its queue."""
+
+    __tablename__ = "notifications"
+    notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(8))
+    event_type: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(8))
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

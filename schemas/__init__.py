@@ -1,0 +1,134 @@
+"""The hub's Avro schemas: the contract agencies publish against and VLO queues read.
+
+Each `.avsc` file holds one named type. `common/` holds the shared named types (the envelope, identifiers,
+address, licence condition); every other folder holds the events of one source, and `vlo/` the outbound
+notification. `load_schemas` turns the files into self-contained schemas (shared types inlined where first
+used) so that each has one canonical form and one fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+SCHEMA_DIR = Path(__file__).parent
+COMMON_FOLDER = "common"
+NOTIFICATION_FOLDER = "vlo"
+
+_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    """One top-level record schema, self-contained, with its single-object fingerprint."""
+
+    name: str  # short name: "SentenceImposed"
+    folder: str  # the publishing source's folder: "court", or "vlo" for the notification
+    definition: dict[str, Any]  # self-contained JSON definition
+    parsed: dict[str, Any]  # fastavro's parsed form, ready for reading and writing
+    fingerprint: bytes  # CRC-64-AVRO of the parsing canonical form, little-endian as framed
+
+    @property
+    def fullname(self) -> str:
+        return self.parsed["name"]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _fullname(name: str, namespace: str | None) -> str:
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+def _inline(schema: Any, named: dict[str, dict[str, Any]], defined: set[str], namespace: str | None) -> Any:
+    """Replace references to shared types by their definition at first use, by name afterwards."""
+    if isinstance(schema, str):
+        if schema in _PRIMITIVES:
+            return schema
+        fullname = _fullname(schema, namespace)
+        if fullname in defined or fullname not in named:
+            return fullname
+        return _inline(named[fullname], named, defined, namespace)
+    if isinstance(schema, list):
+        return [_inline(branch, named, defined, namespace) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind in ("record", "enum", "fixed"):
+        fullname = _fullname(schema["name"], schema.get("namespace", namespace))
+        defined.add(fullname)
+        namespace = fullname.rpartition(".")[0] or None
+        out = {**schema, "name": fullname}
+        out.pop("namespace", None)
+        if kind == "record":
+            out["fields"] = [
+                {**field, "type": _inline(field["type"], named, defined, namespace)}
+                for field in schema["fields"]
+            ]
+        return out
+    if kind == "array":
+        return {**schema, "items": _inline(schema["items"], named, defined, namespace)}
+    if kind == "map":
+        return {**schema, "values": _inline(schema["values"], named, defined, namespace)}
+    if isinstance(kind, (dict, list)) or (isinstance(kind, str) and kind not in _PRIMITIVES):
+        return {**schema, "type": _inline(kind, named, defined, namespace)}
+    return schema
+
+
+def _shared_types(directory: Path) -> dict[str, dict[str, Any]]:
+    named: dict[str, dict[str, Any]] = {}
+    for path in sorted((directory / COMMON_FOLDER).glob("*.avsc")):
+        definition = _read(path)
+        named[_fullname(definition["name"], definition.get("namespace"))] = definition
+    return named
+
+
+def build_record_schema(
+    definition: dict[str, Any], folder: str, shared: dict[str, dict[str, Any]]
+) -> RecordSchema:
+    """Make one record schema self-contained and fingerprint it."""
+    standalone = _inline(definition, shared, set(), definition.get("namespace"))
+    parsed = parse_schema(standalone, _write_hint=False)
+    canonical = to_parsing_canonical_form(parsed)
+    # fastavro renders the fingerprint as its little-endian bytes, which is the order single-object framing uses
+    digest = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    return RecordSchema(
+        name=definition["name"].rpartition(".")[2],
+        folder=folder,
+        definition=standalone,
+        parsed=parsed,
+        fingerprint=digest,
+    )
+
+
+@cache
+def load_schemas(directory: Path = SCHEMA_DIR) -> dict[str, RecordSchema]:
+    """Every event schema and the notification schema, by short name."""
+    shared = _shared_types(directory)
+    schemas: dict[str, RecordSchema] = {}
+    for path in sorted(directory.glob("*/*.avsc")):
+        folder = path.parent.name
+        if folder == COMMON_FOLDER:
+            continue
+        record = build_record_schema(_read(path), folder, shared)
+        if record.name in schemas:
+            raise ValueError(
+                f"schema {record.name} is defined twice ({schemas[record.name].folder}, {folder})"
+            )
+        schemas[record.name] = record
+    return schemas
+
+
+def event_schemas() -> dict[str, RecordSchema]:
+    """The inbound agency events, by event type."""
+    return {name: s for name, s in load_schemas().items() if s.folder != NOTIFICATION_FOLDER}
+
+
+def notification_schema() -> RecordSchema:
+    return load_schemas()["VictimNotification"]

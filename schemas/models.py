@@ -1,0 +1,105 @@
+"""Pydantic models generated from the Avro schemas, so the two can never drift.
+
+`event_model("PrisonerReleased")` is the model of that event; `NotificationModel` is the outbound
+notification. Every model accepts what fastavro reads and what an agency writes in JSON, and
+`model_dump()` gives back what fastavro writes. Rules that Avro cannot express live in `validation.py`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+
+from schemas import RecordSchema, event_schemas, notification_schema
+
+
+class AvroRecord(BaseModel):
+    """Base of every generated model: unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _logical(schema: dict[str, Any]) -> Any:
+    match schema.get("logicalType"), schema["type"]:
+        case "uuid", "string":
+            return uuid.UUID
+        case "date", "int":
+            return date
+        case (("timestamp-micros" | "timestamp-millis"), "long"):
+            return AwareDatetime
+    return None
+
+
+_PRIMITIVE_TYPES: dict[str, Any] = {
+    "string": str,
+    "int": int,
+    "long": int,
+    "boolean": bool,
+    "float": float,
+    "double": float,
+    "bytes": bytes,
+    "null": None,
+}
+
+
+class _Builder:
+    """Walks one self-contained schema, remembering named types as Avro does."""
+
+    def __init__(self) -> None:
+        self.named: dict[str, Any] = {}
+
+    def python_type(self, schema: Any) -> Any:
+        if isinstance(schema, str):
+            return _PRIMITIVE_TYPES[schema] if schema in _PRIMITIVE_TYPES else self.named[schema]
+        if isinstance(schema, list):
+            branches = [self.python_type(branch) for branch in schema]
+            union = branches[0]
+            for branch in branches[1:]:
+                union = union | branch if union is not None else branch | None
+            return union
+        kind = schema["type"]
+        if (logical := _logical(schema)) is not None:
+            return logical
+        if kind == "record":
+            return self.record(schema)
+        if kind == "enum":
+            self.named[schema["name"]] = Literal[tuple(schema["symbols"])]
+            return self.named[schema["name"]]
+        if kind == "array":
+            return list[self.python_type(schema["items"])]
+        if kind == "map":
+            return dict[str, self.python_type(schema["values"])]
+        return self.python_type(kind)
+
+    def record(self, schema: dict[str, Any]) -> type[AvroRecord]:
+        fields: dict[str, Any] = {}
+        for field in schema["fields"]:
+            annotation = self.python_type(field["type"])
+            if "default" not in field:
+                default: Any = ...
+            elif isinstance(field["default"], (list, dict)):
+                default = Field(default_factory=type(field["default"]))
+            else:
+                default = field["default"]
+            fields[field["name"]] = (annotation, default)
+        model = create_model(schema["name"].rpartition(".")[2], __base__=AvroRecord, **fields)
+        model.__doc__ = schema.get("doc")
+        self.named[schema["name"]] = model
+        return model
+
+
+def model_for_schema(schema: RecordSchema) -> type[AvroRecord]:
+    return _Builder().record(schema.definition)
+
+
+@cache
+def event_model(event_type: str) -> type[AvroRecord]:
+    """The model of one agency event; KeyError for an event type the hub does not know."""
+    return model_for_schema(event_schemas()[event_type])
+
+
+NotificationModel: type[AvroRecord] = model_for_schema(notification_schema())

@@ -1,0 +1,202 @@
+"""Rules an event must meet beyond its Avro schema, with errors that name the field and the rule.
+
+The schema files carry the per-event parts of the contract as extra attributes: `hub.sources` (the agencies
+that may publish the event; by default the folder it lives in), `hub.requires` (identifiers that must be
+present) and, on a field, `hub.not_future` (a date or instant that cannot be in the future). The rest
+(identifier formats, sizes, required combinations) is here.
+
+Messages never repeat the offending value: it may be a victim's personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas import RecordSchema, event_schemas
+from schemas.models import AvroRecord, event_model
+
+AGENCIES = frozenset(
+    {
+        "court",
+        "witness-care",
+        "youth-justice",
+        "prison",
+        "probation",
+        "parole-board",
+        "hospital",
+        "home-office",
+        "vcs",
+    }
+)
+
+IDENTIFIER_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "noms_number": (re.compile(r"[A-Z]\d{4}[A-Z]{2}"), "must be a letter, 4 digits and 2 letters (A1234BC)"),
+    "crn": (re.compile(r"[A-Z]\d{6}"), "must be a letter and 6 digits (X123456)"),
+    "pnc": (re.compile(r"\d{4}/\d{7}[A-Z]"), "must be YYYY/NNNNNNNA"),
+    "cro": (re.compile(r"\d{1,6}/\d{2}[A-Z]"), "must be NNNNNN/YYA"),
+    "case_ref": (re.compile(r"[A-Za-z0-9][A-Za-z0-9/\-]{0,39}"), "must be 1-40 letters, digits, / or -"),
+}
+# Fields named like an identifier anywhere in an event are held to the identifier's format.
+IDENTIFIER_ALIASES = {"removed_noms_number": "noms_number"}
+
+MAX_STRING_LENGTH = 2000
+MAX_LIST_LENGTH = 200
+CUSTODIAL_DISPOSALS = frozenset({"custody", "detention", "dto"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: where (a dotted field path) and what rule."""
+
+    field: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.rule}" if self.field else self.rule
+
+
+class InvalidEvent(ValueError):
+    """An event that can never be processed. Its message lists every broken rule."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def problems_from_pydantic(error: ValidationError, prefix: str = "") -> list[Problem]:
+    problems = []
+    for detail in error.errors(include_url=False, include_input=False, include_context=False):
+        field = _path(tuple(detail["loc"]))
+        problems.append(Problem(f"{prefix}{field}" if field else prefix.rstrip("."), detail["msg"]))
+    return problems
+
+
+def schema_for(event_type: str) -> RecordSchema:
+    try:
+        return event_schemas()[event_type]
+    except KeyError:
+        raise InvalidEvent([Problem("event_type", "is not an event type the hub knows")]) from None
+
+
+def allowed_sources(schema: RecordSchema) -> list[str]:
+    return schema.definition.get("hub.sources", [schema.folder])
+
+
+def parse_event(event_type: str, data: dict[str, Any]) -> AvroRecord:
+    """Build an event's model from decoded Avro or JSON; InvalidEvent names every wrong field."""
+    schema_for(event_type)
+    try:
+        return event_model(event_type).model_validate(data)
+    except ValidationError as error:
+        raise InvalidEvent(problems_from_pydantic(error)) from None
+
+
+def check_event(event: AvroRecord, channel: str | None, today: date) -> None:
+    """Apply the rules beyond the schema. `channel` is the source whose inbound topic the event came on."""
+    event_type = type(event).__name__
+    schema = schema_for(event_type)
+    problems = list(_rule_problems(event, schema, channel, today))
+    if problems:
+        raise InvalidEvent(problems)
+
+
+def _rule_problems(
+    event: AvroRecord, schema: RecordSchema, channel: str | None, today: date
+) -> Iterator[Problem]:
+    envelope = event.envelope
+    agency = envelope.source.agency
+    if envelope.event_type != schema.name:
+        yield Problem("envelope.event_type", f"must be {schema.name} for this schema")
+    if agency not in AGENCIES:
+        yield Problem("envelope.source.agency", "is not a known agency code")
+    elif agency not in allowed_sources(schema):
+        yield Problem("envelope.source.agency", f"{agency} does not publish {schema.name}")
+    if channel is not None and agency != channel:
+        yield Problem(
+            "envelope.source.agency", f"claims another agency than the {channel} channel it came on"
+        )
+    if envelope.occurred_at.date() > today:
+        yield Problem("envelope.occurred_at", "cannot be in the future")
+    for required in schema.definition.get("hub.requires", []):
+        # "subject.x" names an identifier of the envelope's subject, which agencies write flat as "x"
+        if _lookup(envelope if required.startswith("subject.") else event, required) is None:
+            yield Problem(required, "is required for this event")
+    yield from _field_problems(event, schema.definition, "", today)
+    yield from _event_specific_problems(event)
+
+
+def _lookup(record: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        record = getattr(record, part, None)
+    return record
+
+
+def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iterator[Problem]:
+    """Walk the model beside its schema: identifier formats, sizes, dates that cannot be in the future."""
+    if isinstance(value, AvroRecord):
+        fields = {f["name"]: f for f in definition["fields"]} if isinstance(definition, dict) else {}
+        for name in type(value).model_fields:
+            field_value = getattr(value, name)
+            field_path = f"{path}{name}"
+            field_def = fields.get(name, {})
+            if field_value is None:
+                continue
+            kind = IDENTIFIER_ALIASES.get(name, name)
+            if kind in IDENTIFIER_FORMATS and isinstance(field_value, str):
+                pattern, rule = IDENTIFIER_FORMATS[kind]
+                if not pattern.fullmatch(field_value):
+                    yield Problem(field_path, rule)
+            if field_def.get("hub.not_future") and _day(field_value) > today:
+                yield Problem(field_path, "cannot be in the future")
+            yield from _field_problems(
+                field_value, _record_definition(field_def.get("type")), f"{field_path}.", today
+            )
+    elif isinstance(value, list):
+        if len(value) > MAX_LIST_LENGTH:
+            yield Problem(path.rstrip("."), f"has more than {MAX_LIST_LENGTH} items")
+        for index, item in enumerate(value):
+            yield from _field_problems(item, definition, f"{path}{index}.", today)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _field_problems(item, definition, f"{path}{key}.", today)
+    elif isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
+        yield Problem(path.rstrip("."), f"is longer than {MAX_STRING_LENGTH} characters")
+
+
+def _record_definition(schema: Any) -> Any:
+    """The record definition inside a field's type (through unions, arrays and maps), if any."""
+    if isinstance(schema, list):
+        records = [_record_definition(branch) for branch in schema]
+        return next((r for r in records if r is not None), None)
+    if isinstance(schema, dict):
+        if schema.get("type") == "record":
+            return schema
+        if schema.get("type") == "array":
+            return _record_definition(schema["items"])
+        if schema.get("type") == "map":
+            return _record_definition(schema["values"])
+    return None
+
+
+def _day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _event_specific_problems(event: AvroRecord) -> Iterator[Problem]:
+    if type(event).__name__ == "SentenceImposed":
+        if not event.offences:
+            yield Problem("offences", "must list at least one offence")
+        if event.disposal in CUSTODIAL_DISPOSALS and not event.custodial_term_months:
+            yield Problem("custodial_term_months", f"is required for a {event.disposal} disposal")
+        if event.custodial_term_months is not None and not 0 < event.custodial_term_months <= 1200:
+            yield Problem("custodial_term_months", "must be between 1 and 1200")

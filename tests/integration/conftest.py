@@ -1,0 +1,127 @@
+"""Real parts for integration tests: one Tansu broker per session, SQLite and PostgreSQL, real workers.
+
+Every test that starts a worker gets its own topic prefix and consumer group, so tests share the broker
+without seeing each other's messages. Every process started here is stopped by its id, and every wait has a
+timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from hub.broker import EmbeddedBroker
+from hub.processes import free_port, spawn, stop
+from tests.integration.waiting import wait_until_healthy
+
+ROOT = Path(__file__).resolve().parents[2]
+HUB = [sys.executable, "-m", "hub.cli"]
+POSTGRES_ADMIN_URL = os.environ.get(
+    "HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+COMMAND_TIMEOUT_SECONDS = 60
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    embedded = EmbeddedBroker(tmp_path_factory.mktemp("broker") / "broker.log")
+    embedded.start()
+    yield embedded.address
+    embedded.stop()
+
+
+def _postgres_database() -> Iterator[str]:
+    name = f"hub_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        admin.dispose()
+        if os.environ.get("CI"):
+            raise RuntimeError(f"PostgreSQL is required in CI and is not reachable: {error}") from error
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(error).__name__}")
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+    else:
+        yield from _postgres_database()
+
+
+@dataclass
+class Hub:
+    """One isolated hub deployment on the shared broker: its environment and CLI."""
+
+    env: dict[str, str]
+    data_dir: Path
+
+    @property
+    def prefix(self) -> str:
+        return self.env["HUB_TOPIC_PREFIX"]
+
+    @property
+    def web(self) -> str:
+        return f"http://127.0.0.1:{self.env['HUB_WEB_PORT']}"
+
+    def run(self, *args: str, input: str | None = None, timeout: float = COMMAND_TIMEOUT_SECONDS):
+        return subprocess.run(
+            [*HUB, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.env},
+            cwd=ROOT,
+        )
+
+    def publish(self, source: str, events: list[dict], *extra: str) -> subprocess.CompletedProcess[str]:
+        lines = "\n".join(json.dumps(event) for event in events) + "\n"
+        return self.run("publish", "--source", source, *extra, input=lines)
+
+    def read_queue(self, unit: str, timeout: float = 3.0) -> list[dict]:
+        result = self.run("queue", "read", "--unit", unit, "--from-beginning", "--timeout", str(timeout))
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def hub(broker: str, database_url: str, tmp_path: Path) -> Hub:
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "HUB_BROKER": broker,
+        "HUB_DATABASE_URL": database_url,
+        "HUB_DATA_DIR": str(tmp_path / "hub"),
+        "HUB_TOPIC_PREFIX": f"t{tag}.",
+        "HUB_APP_ID": f"hub-test-{tag}",
+        "HUB_WEB_PORT": str(free_port()),
+        "HUB_SESSION_TIMEOUT_SECONDS": "6",
+    }
+    return Hub(env=env, data_dir=tmp_path / "hub")
+
+
+@pytest.fixture
+def worker(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `hub worker` process, consuming, stopped by its pid at the end."""
+    log = hub.data_dir / "worker.log"
+    process = spawn([*HUB, "worker"], log, env=hub.env)
+    try:
+        wait_until_healthy(f"{hub.web}/health", process, log, timeout=90)
+        yield process
+    finally:
+        stop(process, 10)

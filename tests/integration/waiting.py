@@ -1,0 +1,75 @@
+"""Bounded waits for integration tests: nothing here can wait forever."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+T = TypeVar("T")
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"worker not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float, interval: float = 0.5) -> T:
+    """Call `probe` until `done(result)` or the timeout; returns the last result either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if done(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list:
+    """Every record on a topic, from the beginning, waiting at most `timeout` seconds."""
+
+    async def read() -> list:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = None
+            deadline = time.monotonic() + timeout
+            while not partitions and time.monotonic() < deadline:
+                partitions = consumer.partitions_for_topic(topic)
+                if not partitions:
+                    await consumer.force_metadata_update()
+                    await asyncio.sleep(0.1)
+            if not partitions:
+                return []
+            tps = [TopicPartition(topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            records = []
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for items in batch.values():
+                    records.extend(items)
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                    break
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
