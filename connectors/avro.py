@@ -15,7 +15,7 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas import RecordSchema
+from schemas import RecordSchema, load_schemas
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 SINGLE_OBJECT_HEADER_LENGTH = 10
@@ -29,6 +29,13 @@ class UndecodableMessage(ValueError):
 class Decoded:
     schema: RecordSchema  # the hub's reader schema
     record: dict[str, Any]
+
+
+def hub_codec() -> AvroCodec:
+    """The codec for every schema the hub knows, reading the released older versions too."""
+    from schemas.compatibility import older_writers
+
+    return AvroCodec(load_schemas().values(), older_writers())
 
 
 class AvroCodec:

@@ -16,8 +16,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from connectors.avro import AvroCodec
-from schemas import event_schemas, load_schemas
+from connectors.avro import AvroCodec, hub_codec
+from schemas import event_schemas
 from schemas.models import AvroRecord
 from schemas.validation import InvalidEvent, Problem, check_event, parse_event, schema_for
 
@@ -89,7 +89,7 @@ class AgencyPublisher:
     """Publishes validated events to one agency's inbound topic."""
 
     def __init__(self, bootstrap_servers: str, codec: AvroCodec | None = None) -> None:
-        self.codec = codec or AvroCodec(load_schemas().values())
+        self.codec = codec or hub_codec()
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
 
     async def __aenter__(self) -> AgencyPublisher:

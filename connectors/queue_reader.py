@@ -65,7 +65,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
         found = consumer.partitions_for_topic(topic)
         if found:
             return [TopicPartition(topic, p) for p in sorted(found)]
-        await consumer.force_metadata_update()
+        await consumer.topics()  # refreshes the metadata
         await asyncio.sleep(0.1)
     raise LookupError(f"queue {topic} does not exist")
 

@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 queue_app = typer.Typer(help="Read VLO unit queues.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
+schemas_app = typer.Typer(help="The Avro schemas agencies publish against.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
 
 WORKER_STOP_SECONDS = 8.0
 HEALTH_WAIT_SECONDS = 90.0
@@ -242,6 +244,32 @@ def queue_read(
 
     with contextlib.suppress(KeyboardInterrupt):  # --follow ends with Ctrl-C
         asyncio.run(read())
+
+
+@schemas_app.command("check")
+def schemas_check() -> None:
+    """Fail when a schema can no longer read data written with one of its released versions."""
+    from schemas.compatibility import check, released_versions
+
+    problems = check()
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        _fail(f"{len(problems)} backward-incompatible schema change(s)", 1)
+    typer.echo(f"schemas compatible with {len(released_versions())} released version(s)")
+
+
+@schemas_app.command("release")
+def schemas_release() -> None:
+    """Record the current version of every changed schema as released (after `hub schemas check` passes)."""
+    from schemas.compatibility import check, release
+
+    if problems := check():
+        for problem in problems:
+            typer.echo(problem, err=True)
+        _fail("refusing to release incompatible schemas", 1)
+    for version in release():
+        typer.echo(f"released {version.name} v{version.version}")
 
 
 def main() -> None:

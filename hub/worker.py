@@ -17,7 +17,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from connectors.avro import AvroCodec
+from connectors.avro import hub_codec
 from hub import metrics
 from hub.messages import InboundMessage, OutboundRecord
 from hub.pipeline import Pipeline
@@ -26,7 +26,6 @@ from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.models import Notification
 from hub.store.repository import make_engine
 from hub.topics import ensure_topics, hub_topics
-from schemas import load_schemas
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class Worker:
         self.broker = settings.resolved_broker()
         self.units = load_units(settings)
         self.pipeline = Pipeline(
-            settings, make_engine(settings.resolved_database_url), self._codec(), self.units
+            settings, make_engine(settings.resolved_database_url), hub_codec(), self.units
         )
         self.consuming = False
         self.app = faust.App(
@@ -88,10 +87,6 @@ class Worker:
             web_host=settings.web_host,
         )
         self._define()
-
-    @staticmethod
-    def _codec() -> AvroCodec:
-        return AvroCodec(load_schemas().values())
 
     def _define(self) -> None:
         app = self.app

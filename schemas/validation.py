@@ -129,8 +129,9 @@ def _rule_problems(
         yield Problem("envelope.occurred_at", "cannot be in the future")
     for required in schema.definition.get("hub.requires", []):
         # "subject.x" names an identifier of the envelope's subject, which agencies write flat as "x"
-        if _lookup(envelope if required.startswith("subject.") else event, required) is None:
-            yield Problem(required, "is required for this event")
+        in_envelope = required.startswith("subject.")
+        if _lookup(envelope if in_envelope else event, required) is None:
+            yield Problem(f"envelope.{required}" if in_envelope else required, "is required for this event")
     yield from _field_problems(event, schema.definition, "", today)
     yield from _event_specific_problems(event)
 

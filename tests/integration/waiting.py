@@ -52,7 +52,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list:
             while not partitions and time.monotonic() < deadline:
                 partitions = consumer.partitions_for_topic(topic)
                 if not partitions:
-                    await consumer.force_metadata_update()
+                    await consumer.topics()  # refreshes the metadata
                     await asyncio.sleep(0.1)
             if not partitions:
                 return []

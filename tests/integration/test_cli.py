@@ -1,0 +1,155 @@
+"""The agency-facing commands and `hub up`, run as a person would run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hub.processes import free_port
+from tests.integration.conftest import HUB, ROOT, Hub
+from tests.integration.test_walking_skeleton import sentence
+from tests.integration.waiting import eventually, read_topic
+
+
+@pytest.fixture
+def cli(broker: str, tmp_path: Path) -> Hub:
+    """The CLI on the shared broker, with no worker (publishing needs none)."""
+    return Hub(
+        env={
+            "HUB_BROKER": broker,
+            "HUB_TOPIC_PREFIX": f"cli{time.monotonic_ns()}.",
+            "HUB_DATA_DIR": str(tmp_path),
+        },
+        data_dir=tmp_path,
+    )
+
+
+def test_publish_reports_each_invalid_line_and_publishes_nothing(cli: Hub) -> None:
+    good = json.dumps(sentence("01CL0000126", "A1234BC"))
+    bad_noms = json.dumps(sentence("02CL0000226", "NOT-A-NOMS"))
+    lines = f"{good}\n\n{bad_noms}\n{{not json\n"
+
+    result = cli.run("publish", "--source", "court", input=lines)
+
+    assert result.returncode == 1
+    assert (
+        "line 3: envelope.subject.noms_number: must be a letter, 4 digits and 2 letters (A1234BC)"
+        in result.stderr
+    )
+    assert "line 4: not valid JSON" in result.stderr
+    assert "nothing published" in result.stderr
+    assert "NOT-A-NOMS" not in result.stderr
+    assert read_topic(cli.env["HUB_BROKER"], f"{cli.prefix}agency.court.events", timeout=3) == []
+
+
+def test_publish_with_skip_invalid_publishes_the_valid_lines(cli: Hub) -> None:
+    lines = "\n".join(
+        [json.dumps(sentence("01CL0000126", "A1234BC")), json.dumps({"event_type": "Nonsense"}), ""]
+    )
+
+    result = cli.run("publish", "--source", "court", "--skip-invalid", input=lines)
+
+    assert result.returncode == 1  # something was wrong, even though the good line went
+    published = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(p["line"], p["event_type"]) for p in published] == [(1, "SentenceImposed")]
+    assert "line 2: event_type: is not an event type the hub knows" in result.stderr
+    on_topic = read_topic(cli.env["HUB_BROKER"], f"{cli.prefix}agency.court.events")
+    assert len(on_topic) == 1
+    assert on_topic[0].value[:2] == b"\xc3\x01"
+
+
+def test_publish_from_a_file(cli: Hub, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(sentence("01CL0000126", "A1234BC")) + "\n")
+    result = cli.run("publish", "--source", "court", str(events))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_unknown_source_and_unit_are_clear_errors(cli: Hub) -> None:
+    publish = cli.run("publish", "--source", "police", input="")
+    read = cli.run("queue", "read", "--unit", "ZZ")
+    assert publish.returncode == 2 and "unknown source 'police'" in publish.stderr
+    assert read.returncode == 2 and "unknown unit 'ZZ'" in read.stderr
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "HUB_DATA_DIR": str(tmp_path / "hub"), "HUB_WEB_PORT": str(port)}
+    env.pop("HUB_BROKER", None)
+    up = subprocess.Popen(
+        [*HUB, "up", "--demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    children: list[int] = []
+    try:
+        output = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            output.append(line)
+            if "demo       read it with" in line or line == "":
+                break
+        assert any(line.startswith("ready") for line in output), "".join(output)
+        children = _children_of(up.pid)
+        assert len(children) == 2  # the broker and the worker
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as health:
+            assert health.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as metrics:
+            assert b"hub_events_consumed_total" in metrics.read()
+        reader_env = {k: v for k, v in env.items() if k != "HUB_WEB_PORT"}
+
+        def read() -> list[dict]:
+            result = subprocess.run(
+                [*HUB, "queue", "read", "--unit", "YH", "--from-beginning", "--timeout", "2"],
+                cwd=ROOT,
+                env=reader_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            return [json.loads(line) for line in result.stdout.splitlines()]
+
+        queue = eventually(read, lambda found: len(found) >= 1, timeout=30)
+        assert [(n["event_type"], n["vlo_id"]) for n in queue] == [("PrisonerReleased", "vlo-demo-1")]
+
+        started = time.monotonic()
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=15) == 0
+        assert time.monotonic() - started < 15
+        assert not [pid for pid in children if _alive(pid)]
+        assert not (tmp_path / "hub" / "broker.address").exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(5)
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
