@@ -47,6 +47,12 @@ class Decision:
     priority: Priority
 
 
+# Deadlines ask the VLO (or the unit) to act; they outrank routine events in the queue.
+TASK = Decision(Action.TASK, Priority.HIGH)
+# An urgent notification nobody acknowledged goes to the unit's triage as a safety review.
+URGENT_ESCALATION = Decision(Action.SAFETY_REVIEW, Priority.URGENT)
+
+
 def decide(rule: EventRule, victim: VictimChoices) -> Decision:
     if rule.urgent:
         return Decision(Action.SAFETY_REVIEW, Priority.URGENT)

@@ -65,6 +65,11 @@ class Case(Base):
     eligibility_rule: Mapped[str] = mapped_column(String(64))
     eligibility_basis: Mapped[str] = mapped_column(Text)
     owning_unit_code: Mapped[str] = mapped_column(String(8))  # the sentencing court's unit, until referral
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
+    closed_reason: Mapped[str | None] = mapped_column(String(200))
+    # An appeal made the case non-statutory while victims are in the scheme: the unit must decide.
+    needs_unit_decision: Mapped[bool] = mapped_column(Boolean, default=False)
+    expected_release_month: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM, to spot a change
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     offender: Mapped[Offender] = relationship(back_populates="cases")
     victims: Mapped[list[Victim]] = relationship(back_populates="case", order_by="Victim.id")
@@ -77,6 +82,10 @@ class Case(Base):
     @property
     def eligible(self) -> bool:
         return self.eligibility_status in ("statutory", "discretionary")
+
+    @property
+    def notifiable(self) -> bool:
+        return self.eligible and self.status == "open"
 
 
 class CaseAllocation(Base):
@@ -108,6 +117,9 @@ class Victim(Base):
     # None until the victim chooses: the VLO then records events without informing the victim.
     categories: Mapped[list[str] | None] = mapped_column(JSON)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    declined: Mapped[bool] = mapped_column(Boolean, default=False)  # declined the scheme at referral
+    accessibility_needs: Mapped[str | None] = mapped_column(Text)
+    last_contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     case: Mapped[Case] = relationship(back_populates="victims")
 
 
@@ -136,6 +148,24 @@ class ParkedEventKey(Base):
     value: Mapped[str] = mapped_column(String(64), index=True)
 
 
+class Timer(Base):
+    """A deadline (DOMAIN.md section 6): fires a task or an escalation when due unless an event stops it."""
+
+    __tablename__ = "timers"
+    __table_args__ = (UniqueConstraint("kind", "case_id", "victim_id", "cause", name="uq_timer"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    victim_id: Mapped[int | None] = mapped_column(ForeignKey("victims.id"), index=True)
+    cause: Mapped[str] = mapped_column(String(64), default="")  # what started it: an event or notification id
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    case: Mapped[Case] = relationship()
+    victim: Mapped[Victim | None] = relationship()
+
+
 class Notification(Base):
     """Every notification produced: the audit record, and the outbox until it is on its queue."""
 
@@ -150,5 +180,11 @@ class Notification(Base):
     topic: Mapped[str] = mapped_column(String(200))
     key: Mapped[bytes] = mapped_column(LargeBinary)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    source_event_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    person_ref: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A release is held until then, so a correction can withdraw it before any VLO acts on it.
+    release_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
