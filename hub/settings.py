@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         65536, description="Largest inbound payload accepted; larger is dead-lettered."
     )
+    schema_registry_url: str = Field(
+        "",
+        description="Confluent-compatible schema registry. Set: publish with Confluent framing; read both.",
+    )
+    release_hold_seconds: float = Field(
+        0.0, description="How long a release notification is held so a correction can withdraw it."
+    )
+    urgent_ack_minutes: float = Field(
+        30.0, description="An urgent notification not acknowledged within this escalates to unit triage."
+    )
+    timer_check_seconds: float = Field(
+        5.0, description="How often a worker fires due timers and held notifications."
+    )
     units_file: Path | None = Field(None, description="Unit reference data (JSON). Empty: the shipped file.")
     session_timeout_seconds: float = Field(10.0, description="Consumer session timeout.")
     log_level: str = Field("info", description="Worker log level.")
