@@ -4,10 +4,14 @@ Agencies write events flat, as DOMAIN.md lists their fields: `{"event_type": "Pr
 "noms_number": "A1234BC", "release_type": "automatic", ...}`. The publisher moves envelope fields and
 identifiers into their shared records, fills what is missing (event id, times, source), validates, encodes
 and publishes, and reports a result per event.
+
+Encoding is single-object by default. Given a schema registry URL, the publisher registers each event's
+schema under the topic's subject (`<topic>-value`) and uses Confluent framing instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from connectors.avro import AvroCodec, hub_codec
+from connectors.registry import SchemaRegistry, value_subject
 from schemas import event_schemas
 from schemas.models import AvroRecord
 from schemas.validation import InvalidEvent, Problem, check_event, parse_event, schema_for
@@ -88,8 +93,11 @@ class PublishResult:
 class AgencyPublisher:
     """Publishes validated events to one agency's inbound topic."""
 
-    def __init__(self, bootstrap_servers: str, codec: AvroCodec | None = None) -> None:
+    def __init__(
+        self, bootstrap_servers: str, codec: AvroCodec | None = None, registry_url: str = ""
+    ) -> None:
         self.codec = codec or hub_codec()
+        self.registry = SchemaRegistry(registry_url) if registry_url else None
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
 
     async def __aenter__(self) -> AgencyPublisher:
@@ -99,12 +107,27 @@ class AgencyPublisher:
     async def __aexit__(self, *_: object) -> None:
         await self._producer.stop()
 
-    def encode(self, event: AvroRecord) -> bytes:
-        return self.codec.encode(event_schemas()[type(event).__name__], event.model_dump())
+    def encode(self, event: AvroRecord, topic: str = "") -> bytes:
+        """The message value. With a registry, `topic` names the subject; registering blocks on first use."""
+        schema = event_schemas()[type(event).__name__]
+        if self.registry is None:
+            return self.codec.encode(schema, event.model_dump())
+        if not topic:
+            raise ValueError(
+                "a topic is needed to encode for a schema registry (its subject is <topic>-value)"
+            )
+        schema_id = self.registry.register(value_subject(topic), schema)
+        return self.codec.encode_confluent(schema, event.model_dump(), schema_id)
 
     async def publish(self, topic: str, events: Iterable[AvroRecord]) -> list[PublishResult]:
+        events = list(events)
+        if self.registry is not None:
+            # Registering is blocking HTTP (once per schema and topic), so it runs off the event loop; `encode`
+            # then finds the ids cached.
+            for name in {type(event).__name__ for event in events}:
+                await asyncio.to_thread(self.registry.register, value_subject(topic), event_schemas()[name])
         pending = [
-            (event, await self._producer.send(topic, self.encode(event), key=message_key(event)))
+            (event, await self._producer.send(topic, self.encode(event, topic), key=message_key(event)))
             for event in events
         ]
         results = []

@@ -2,6 +2,8 @@
 
 One handler per event type. A handler returns the identifiers it newly linked (they may unpark waiting
 events) and the notifications it produced; it raises `Unmatched` when the event concerns no case yet.
+Notifiable events about an offender (most of the catalogue) share one path: find the offender through any
+identifier, then notify every victim of every open, eligible case, with content built by `routing.content`.
 """
 
 from __future__ import annotations
@@ -9,19 +11,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 
 from connectors.avro import AvroCodec
 from hub.ingest import IngestedEvent
+from hub.notify import Cause, NotificationFactory
 from hub.settings import Settings
-from hub.store.models import Case, CaseAllocation, Notification, Victim
+from hub.store.models import Case, CaseAllocation, Notification, Offender, Timer, Victim
 from hub.store.repository import CaseStore, IdentifierKey
 from routing import content, eligibility
-from routing.catalogue import rule_for
-from routing.decisions import Kind, VictimChoices, decide, notification_id
+from routing.catalogue import Category, rule_for
+from routing.decisions import TASK, Kind, Priority, VictimChoices, decide
+from routing.timers import (
+    TimerKind,
+    annual_update_due,
+    end_of_day,
+    first_contact_due,
+    first_contact_task,
+    referral_due,
+)
 from routing.units import UnitDirectory
-from schemas import notification_schema
 from schemas.models import AvroRecord
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,21 @@ IDENTIFIER_KINDS = (
     "pb_case_ref",
     "ho_ref",
 )
+# Identifiers that name a case rather than a person: linking them to an offender would be wrong.
+CASE_SCOPED_EVENTS = frozenset(
+    {
+        "VictimReferred",
+        "VictimDeclinedScheme",
+        "CaseAllocated",
+        "DiscretionaryCaseOpened",
+        "VictimPreferencesUpdated",
+        "VictimOptedOut",
+        "VictimOptedIn",
+        "VictimContacted",
+        "AppealLodged",
+        "AppealDetermined",
+    }
+)
 
 
 class Unmatched(Exception):
@@ -45,6 +69,10 @@ class Unmatched(Exception):
     def __init__(self, keys: list[IdentifierKey]) -> None:
         self.keys = keys
         super().__init__("no case matches the event's identifiers")
+
+
+class UnknownReference(ValueError):
+    """The event refers to something the hub never produced: it can never succeed (a dead letter)."""
 
 
 @dataclass
@@ -58,6 +86,10 @@ def subject_keys(event: AvroRecord) -> list[IdentifierKey]:
     return [(kind, str(value)) for kind in IDENTIFIER_KINDS if (value := getattr(subject, kind)) is not None]
 
 
+def _sentence_of(disposal: str, term: int | None, offences: tuple[eligibility.Offence, ...], youth: bool):
+    return eligibility.Sentence(eligibility.Disposal(disposal), term, offences, youth)
+
+
 class EventHandlers:
     def __init__(
         self, store: CaseStore, units: UnitDirectory, settings: Settings, codec: AvroCodec, now: datetime
@@ -65,57 +97,220 @@ class EventHandlers:
         self.store = store
         self.units = units
         self.settings = settings
-        self.codec = codec
         self.now = now
-        self._handlers: dict[str, Callable[[IngestedEvent], Effects]] = {
+        self.factory = NotificationFactory(settings, codec, now)
+        special: dict[str, Callable[[IngestedEvent], Effects]] = {
             "SentenceImposed": self.sentence_imposed,
+            "AppealLodged": self.appeal_lodged,
+            "AppealDetermined": self.appeal_determined,
             "VictimReferred": self.victim_referred,
-            "CaseAllocated": self.case_allocated,
+            "VictimDeclinedScheme": self.victim_declined_scheme,
+            "PrisonerReceived": self.identity_only,
+            "OffenderIdentifiersLinked": self.identity_only,
+            "PrisonerRecordsMerged": self.prisoner_records_merged,
+            "ReleaseDatesCalculated": self.release_dates_calculated,
             "PrisonerReleased": self.prisoner_released,
+            "PrisonerReleaseCancelled": self.prisoner_release_cancelled,
+            "PrisonerDied": self.case_closing_event,
+            "LicenceEnded": self.case_closing_event,
+            "ParoleHearingListed": self.with_task,
+            "ParoleDecisionIssued": self.with_task,
+            "DiscretionaryCaseOpened": self.discretionary_case_opened,
+            "CaseAllocated": self.case_allocated,
+            "VictimPreferencesUpdated": self.victim_preferences_updated,
+            "VictimOptedOut": self.victim_opted_out,
+            "VictimOptedIn": self.victim_opted_in,
+            "VictimAddressChanged": self.victim_address_changed,
+            "VictimContacted": self.victim_contacted,
+            "NotificationAcknowledged": self.notification_acknowledged,
         }
+        self._handlers = special
 
     def apply(self, ingested: IngestedEvent) -> Effects:
         handler = self._handlers.get(ingested.event_type)
-        if handler is None:
-            raise NotImplementedError(f"{ingested.event_type} is not handled yet")
-        return handler(ingested)
+        if handler is not None:
+            return handler(ingested)
+        if ingested.event_type in content.BUILDERS:
+            return self.offender_event(ingested)
+        raise NotImplementedError(f"{ingested.event_type} has no handler")
 
-    # court
+    # ---- the common path: an event about an offender, told to every victim of their cases
+    def offender_event(self, ingested: IngestedEvent, *, release_after: datetime | None = None) -> Effects:
+        offender, effects = self._offender(ingested)
+        said = content.content_for(ingested.event_type, ingested.event)
+        if said is not None:
+            for case in offender.cases:
+                if case.notifiable:
+                    effects.notifications.extend(
+                        self._notify_case(ingested, case, said, release_after=release_after)
+                    )
+        return effects
+
+    def identity_only(self, ingested: IngestedEvent) -> Effects:
+        """Links identifiers (and merges offender records they prove to be one person)."""
+        return self._offender(ingested)[1]
+
+    def _offender(self, ingested: IngestedEvent) -> tuple[Offender, Effects]:
+        keys = subject_keys(ingested.event)
+        found = self.store.offenders_for(keys)
+        if not found:
+            raise Unmatched(keys)
+        offender = found[0]
+        for other in found[1:]:
+            # The agency states these identifiers belong to one person: one offender record, not two.
+            self.store.merge_offenders(keep=offender, remove=other)
+            log.info("merged two offender records linked by %s", ingested.event_type)
+        return offender, Effects(new_keys=self.store.link(offender, keys))
+
+    def _notify_case(
+        self,
+        ingested: IngestedEvent,
+        case: Case,
+        said: content.NotificationContent,
+        *,
+        kind: Kind = Kind.EVENT,
+        release_after: datetime | None = None,
+    ) -> list[Notification]:
+        """One notification per victim of the case; to the owning unit when nobody is referred yet."""
+        rule = rule_for(ingested.event_type)
+        cause = Cause(kind, ingested.event_id, ingested.event_type, (ingested.event_id,))
+        category = rule.category.value if rule.category else None
+        made = []
+        for victim in list(case.victims) or [None]:
+            if kind is Kind.TASK:
+                if victim is not None and (victim.declined or victim.opted_out):
+                    continue
+                decision = TASK
+            else:
+                choices = VictimChoices(
+                    categories=victim.categories if victim else None,
+                    opted_out=(victim.opted_out or victim.declined) if victim else False,
+                )
+                decision = decide(rule, choices)
+            notification = self.factory.build(
+                cause,
+                case,
+                victim,
+                decision,
+                said,
+                category,
+                release_after=None if rule.urgent else release_after,
+            )
+            made.append(notification)
+            if decision.priority is Priority.URGENT:
+                self._start_timer(
+                    TimerKind.URGENT_UNACKNOWLEDGED,
+                    case,
+                    victim,
+                    self.now + timedelta(minutes=self.settings.urgent_ack_minutes),
+                    cause=notification.notification_id,
+                )
+        return made
+
+    # ---- court
     def sentence_imposed(self, ingested: IngestedEvent) -> Effects:
         event = ingested.event
+        case_ref = event.envelope.subject.case_ref
         keys = subject_keys(event) + [
             (kind, value) for kind in ("pnc", "cro") if (value := getattr(event.offender, kind)) is not None
         ]
-        result = eligibility.assess(
-            eligibility.Sentence(
-                disposal=eligibility.Disposal(event.disposal),
-                custodial_term_months=event.custodial_term_months,
-                offences=tuple(
-                    eligibility.Offence(o.code, eligibility.Classification(o.classification), o.description)
-                    for o in event.offences
-                ),
-                youth=event.youth,
-            )
+        keys = [key for key in keys if key[0] != "case_ref"] + [("case_ref", case_ref)]
+        offences = tuple(
+            eligibility.Offence(o.code, eligibility.Classification(o.classification), o.description)
+            for o in event.offences
         )
-        case = self.store.case_by_ref(event.envelope.subject.case_ref)
+        result = eligibility.assess(
+            _sentence_of(event.disposal, event.custodial_term_months, offences, event.youth)
+        )
+        case = self.store.case_by_ref(case_ref)
         if case is None:
-            offender = self.store.find_offender(keys) or self.store.new_offender()
+            found = self.store.offenders_for(keys)
+            offender = found[0] if found else self.store.new_offender()
             case = Case(
-                case_ref=event.envelope.subject.case_ref,
+                case_ref=case_ref,
                 offender=offender,
                 opened_at=self.now,
                 owning_unit_code=self.units.unit_for_court(event.court_code).code,
+                status="open",
+                needs_unit_decision=False,
             )
             self.store.session.add(case)
+        elif case.eligibility_status == "discretionary" and not result.eligible:
+            result = eligibility.open_discretionary(result, case.owning_unit_code, "kept open by the unit")
         case.court_code = event.court_code
         case.sentence_date = event.sentence_date
+        case.youth = event.youth
+        case.offences = [
+            {"code": o.code, "description": o.description, "classification": o.classification}
+            for o in event.offences
+        ]
         case.eligibility_status = result.status.value
         case.eligibility_rule = result.rule
         case.eligibility_basis = result.basis
-        log.info("case %s opened: %s (%s)", case.case_ref, result.status.value, result.rule)
-        return Effects(new_keys=self.store.link(case.offender, keys))
+        self.store.session.flush()
+        log.info("case %s: %s (%s)", case.case_ref, result.status.value, result.rule)
+        effects = Effects(new_keys=self.store.link(case.offender, keys))
+        if case.eligible:
+            if not case.victims:
+                self._start_timer(
+                    TimerKind.REFERRAL_OVERDUE, case, None, end_of_day(referral_due(event.sentence_date))
+                )
+            said = content.sentence_imposed(event)
+            effects.notifications.extend(n for n in self._notify_case(ingested, case, said) if n.person_ref)
+        return effects
 
-    # witness care and youth justice
+    def _case(self, event: AvroRecord) -> Case:
+        case_ref = event.envelope.subject.case_ref
+        case = self.store.case_by_ref(case_ref)
+        if case is None:
+            raise Unmatched([("case_ref", case_ref)])
+        return case
+
+    def appeal_lodged(self, ingested: IngestedEvent) -> Effects:
+        case = self._case(ingested.event)
+        if not case.notifiable:
+            return Effects()
+        return Effects(notifications=self._notify_case(ingested, case, content.appeal_lodged(ingested.event)))
+
+    def appeal_determined(self, ingested: IngestedEvent) -> Effects:
+        event = ingested.event
+        case = self._case(event)
+        effects = Effects()
+        if event.outcome == "sentence_varied" and event.new_disposal:
+            previous = eligibility.Eligibility(
+                eligibility.EligibilityStatus(case.eligibility_status),
+                case.eligibility_rule,
+                case.eligibility_basis,
+                None,
+            )
+            # A sentence appeal changes the disposal, not the offences: re-run the test on the stored offences.
+            offences = tuple(
+                eligibility.Offence(
+                    o["code"], eligibility.Classification(o["classification"]), o["description"]
+                )
+                for o in case.offences or []
+            )
+            new = _sentence_of(event.new_disposal, event.new_custodial_term_months, offences, case.youth)
+            in_scheme = sum(1 for v in case.victims if not (v.opted_out or v.declined))
+            reassessment = eligibility.reassess_on_appeal(previous, new, in_scheme)
+            case.eligibility_status = reassessment.eligibility.status.value
+            case.eligibility_rule = reassessment.eligibility.rule
+            case.eligibility_basis = reassessment.eligibility.basis
+            if reassessment.needs_unit_decision:
+                case.needs_unit_decision = True
+                decision_needed = content.NotificationContent(
+                    "The appeal changed the sentence so that the case no longer meets the statutory test. The "
+                    f"victims stay in the scheme until the unit decides: {reassessment.reason}",
+                    {"new_disposal": event.new_disposal},
+                )
+                effects.notifications.extend(
+                    self._notify_case(ingested, case, decision_needed, kind=Kind.TASK)
+                )
+        if case.notifiable or case.needs_unit_decision:
+            effects.notifications.extend(self._notify_case(ingested, case, content.appeal_determined(event)))
+        return effects
+
+    # ---- witness care and youth justice
     def victim_referred(self, ingested: IngestedEvent) -> Effects:
         event = ingested.event
         case = self._case(event)
@@ -126,9 +321,10 @@ class EventHandlers:
                 "case %s: a referred victim's postcode maps to no unit; sent to national triage",
                 case.case_ref,
             )
-        victim = next((v for v in case.victims if v.person_ref == person.person_ref), None)
+        victim = self._victim(case, person.person_ref)
+        is_new = victim is None
         if victim is None:
-            victim = Victim(case=case, person_ref=person.person_ref)
+            victim = Victim(case=case, person_ref=person.person_ref, opted_out=False, declined=False)
             self.store.session.add(victim)
         victim.name = person.name
         victim.relationship_to_offence = person.relationship
@@ -136,9 +332,158 @@ class EventHandlers:
         victim.unit_code = unit.code
         victim.language = person.language
         victim.preferred_channel = person.preferred_channel
+        victim.accessibility_needs = person.accessibility_needs
+        self.store.session.flush()
+        self._stop_timers(case, None, TimerKind.REFERRAL_OVERDUE)
+        # Preferences, opt-outs or contacts recorded before the referral reached the hub wait under person_ref.
+        effects = Effects(new_keys=[("person_ref", person.person_ref)])
+        if is_new and case.notifiable and case.sentence_date is not None:
+            due = first_contact_due(case.sentence_date)
+            self._start_timer(TimerKind.FIRST_CONTACT, case, victim, end_of_day(due))
+            cause = Cause(
+                Kind.TASK, f"first_contact:{ingested.event_id}", "VictimReferred", (ingested.event_id,)
+            )
+            effects.notifications.append(
+                self.factory.build(cause, case, victim, TASK, first_contact_task(due), None)
+            )
+        return effects
+
+    def victim_declined_scheme(self, ingested: IngestedEvent) -> Effects:
+        event = ingested.event
+        case = self._case(event)
+        victim = self._victim(case, event.person_ref)
+        if victim is None:
+            raise Unmatched([("person_ref", event.person_ref), ("case_ref", case.case_ref)])
+        victim.declined = True
+        victim.opted_out = True
+        self._stop_timers(case, victim, TimerKind.FIRST_CONTACT, TimerKind.ANNUAL_UPDATE)
         return Effects()
 
-    # victim contact units
+    # ---- prison
+    def prisoner_records_merged(self, ingested: IngestedEvent) -> Effects:
+        event = ingested.event
+        kept = event.envelope.subject.noms_number
+        removed = event.removed_noms_number
+        kept_offenders = self.store.offenders_for([("noms_number", kept)])
+        removed_offenders = self.store.offenders_for([("noms_number", removed)])
+        if not kept_offenders and not removed_offenders:
+            raise Unmatched([("noms_number", kept), ("noms_number", removed)])
+        if kept_offenders and removed_offenders and kept_offenders[0] is not removed_offenders[0]:
+            self.store.merge_offenders(keep=kept_offenders[0], remove=removed_offenders[0])
+        offender = (kept_offenders or removed_offenders)[0]
+        # The removed number stays as an alias, so a late event that still uses it finds the kept record.
+        return Effects(new_keys=self.store.link(offender, [("noms_number", kept), ("noms_number", removed)]))
+
+    def release_dates_calculated(self, ingested: IngestedEvent) -> Effects:
+        offender, effects = self._offender(ingested)
+        expected = content.expected_release(ingested.event)
+        month = f"{expected:%Y-%m}" if expected else None
+        said = content.release_dates_calculated(ingested.event)
+        for case in offender.cases:
+            changed = month is not None and month != case.expected_release_month
+            case.expected_release_month = month or case.expected_release_month
+            if changed and case.notifiable:
+                effects.notifications.extend(self._notify_case(ingested, case, said))
+        return effects
+
+    def prisoner_released(self, ingested: IngestedEvent) -> Effects:
+        hold = self.settings.release_hold_seconds
+        effects = self.offender_event(
+            ingested, release_after=self.now + timedelta(seconds=hold) if hold else None
+        )
+        # A cancellation that arrived before this release waits under the release's event id.
+        effects.new_keys.append(("event_id", ingested.event_id))
+        return effects
+
+    def prisoner_release_cancelled(self, ingested: IngestedEvent) -> Effects:
+        event = ingested.event
+        cancelled = str(event.cancels_event_id)
+        held = self.store.notifications_from(cancelled)
+        if not held:
+            raise Unmatched([("event_id", cancelled)])
+        effects = Effects()
+        for notification in held:
+            if notification.published_at is None:
+                notification.withdrawn_at = self.now  # withdrawn inside the correction window: nobody saw it
+                continue
+            # Too late to withdraw: tell the same VLO the release was a mistake.
+            case = self.store.session.get(Case, notification.case_id)
+            victim = self._victim(case, notification.person_ref) if notification.person_ref else None
+            said = content.NotificationContent(
+                "The release notified earlier was recorded in error and has been cancelled: the offender was not "
+                "released.",
+                {"cancels_event_id": cancelled},
+            )
+            cause = Cause(Kind.EVENT, ingested.event_id, ingested.event_type, (ingested.event_id, cancelled))
+            decision = decide(
+                rule_for("PrisonerReleased"),
+                VictimChoices(
+                    victim.categories if victim else None,
+                    (victim.opted_out or victim.declined) if victim else False,
+                ),
+            )
+            effects.notifications.append(
+                self.factory.build(
+                    cause,
+                    case,
+                    victim,
+                    decision,
+                    said,
+                    Category.RELEASE.value,
+                    unit_code=notification.unit_code,
+                )
+            )
+        return effects
+
+    def case_closing_event(self, ingested: IngestedEvent) -> Effects:
+        """PrisonerDied and LicenceEnded: tell the victims, then close the case and stop its timers."""
+        effects = self.offender_event(ingested)
+        offender = self.store.offenders_for(subject_keys(ingested.event))[0]
+        for case in offender.cases:
+            if case.status == "open":
+                case.status = "closed"
+                case.closed_reason = ingested.event_type
+                self._stop_timers(case, None, *TimerKind)
+        return effects
+
+    def with_task(self, ingested: IngestedEvent) -> Effects:
+        """ParoleHearingListed and provisional release decisions: the event, plus a deadline task per victim."""
+        effects = self.offender_event(ingested)
+        said = content.content_for(ingested.event_type, ingested.event)
+        if said is None or said.due_by is None:
+            return effects
+        task = content.NotificationContent(f"Deadline: {said.summary}", {**said.facts}, due_by=said.due_by)
+        offender = self.store.offenders_for(subject_keys(ingested.event))[0]
+        for case in offender.cases:
+            if case.notifiable:
+                effects.notifications.extend(
+                    n for n in self._notify_case(ingested, case, task, kind=Kind.TASK) if n.person_ref
+                )
+        return effects
+
+    # ---- victim contact units
+    def discretionary_case_opened(self, ingested: IngestedEvent) -> Effects:
+        event = ingested.event
+        case = self._case(event)
+        previous = eligibility.Eligibility(
+            eligibility.EligibilityStatus(case.eligibility_status),
+            case.eligibility_rule,
+            case.eligibility_basis,
+            None,
+        )
+        opened = eligibility.open_discretionary(previous, event.unit_code, event.reason)
+        case.eligibility_status = opened.status.value
+        case.eligibility_rule = opened.rule
+        case.eligibility_basis = opened.basis
+        case.needs_unit_decision = False
+        if self.units.unit_by_code(event.unit_code) is not None:
+            case.owning_unit_code = event.unit_code
+        if opened.eligible and not case.victims and case.sentence_date is not None:
+            self._start_timer(
+                TimerKind.REFERRAL_OVERDUE, case, None, end_of_day(referral_due(case.sentence_date))
+            )
+        return Effects()
+
     def case_allocated(self, ingested: IngestedEvent) -> Effects:
         event = ingested.event
         case = self._case(event)
@@ -149,85 +494,113 @@ class EventHandlers:
         allocation.vlo_id = event.vlo_id
         return Effects()
 
-    # prison
-    def prisoner_released(self, ingested: IngestedEvent) -> Effects:
+    def _victim(self, case: Case, person_ref: str) -> Victim | None:
+        return next((v for v in case.victims if v.person_ref == person_ref), None)
+
+    def _case_victim(self, event: AvroRecord) -> tuple[Case, Victim]:
+        case = self._case(event)
+        victim = self._victim(case, event.person_ref)
+        if victim is None:
+            # The unit knows of the victim before the referral reached the hub: wait for the referral.
+            raise Unmatched([("person_ref", event.person_ref)])
+        return case, victim
+
+    def victim_preferences_updated(self, ingested: IngestedEvent) -> Effects:
         event = ingested.event
-        said = content.prisoner_released(
-            event.release_type,
-            event.release_date,
-            [content.Condition(c.text, c.victim_related) for c in event.licence_conditions],
-        )
-        return self._notify_offender_cases(ingested, said)
+        _, victim = self._case_victim(event)
+        victim.categories = sorted(set(event.categories))
+        if event.channel:
+            victim.preferred_channel = event.channel
+        if event.language:
+            victim.language = event.language
+        if event.accessibility_needs:
+            victim.accessibility_needs = event.accessibility_needs
+        return Effects()
 
-    # shared steps
-    def _case(self, event: AvroRecord) -> Case:
-        case_ref = event.envelope.subject.case_ref
-        case = self.store.case_by_ref(case_ref)
-        if case is None:
-            raise Unmatched([("case_ref", case_ref)])
-        return case
+    def victim_opted_out(self, ingested: IngestedEvent) -> Effects:
+        case, victim = self._case_victim(ingested.event)
+        victim.opted_out = True
+        self._stop_timers(case, victim, TimerKind.FIRST_CONTACT, TimerKind.ANNUAL_UPDATE)
+        return Effects()
 
-    def _notify_offender_cases(self, ingested: IngestedEvent, said: content.NotificationContent) -> Effects:
-        keys = subject_keys(ingested.event)
-        offender = self.store.find_offender(keys)
-        if offender is None:
-            raise Unmatched(keys)
-        effects = Effects(new_keys=self.store.link(offender, keys))
-        for case in offender.cases:
-            if case.eligible:
-                effects.notifications.extend(self._notify_case(ingested, case, said))
-        return effects
+    def victim_opted_in(self, ingested: IngestedEvent) -> Effects:
+        _, victim = self._case_victim(ingested.event)
+        victim.opted_out = False
+        victim.declined = False
+        return Effects()
 
-    def _notify_case(
-        self, ingested: IngestedEvent, case: Case, said: content.NotificationContent
-    ) -> list[Notification]:
-        """One notification per victim of the case; to the owning unit when nobody is referred yet."""
-        rule = rule_for(ingested.event_type)
-        members: list[Victim | None] = list(case.victims) or [None]
-        made = []
-        for victim in members:
-            choices = VictimChoices(
-                categories=victim.categories if victim else None,
-                opted_out=victim.opted_out if victim else False,
+    def victim_address_changed(self, ingested: IngestedEvent) -> Effects:
+        """The victim moves unit at once (no gap); the old unit is told it has handed the victim over."""
+        event = ingested.event
+        victims = self.store.victims_by_person(event.person_ref)
+        if not victims:
+            raise Unmatched([("person_ref", event.person_ref)])
+        new_unit = self.units.resolve_unit(event.postcode)
+        effects = Effects()
+        for victim in victims:
+            victim.postcode = event.postcode
+            old_unit = victim.unit_code
+            if old_unit == new_unit.code:
+                continue
+            victim.unit_code = new_unit.code
+            case = victim.case
+            cause = Cause(
+                Kind.TASK, f"handover:{ingested.event_id}", ingested.event_type, (ingested.event_id,)
             )
-            decision = decide(rule, choices)
-            unit_code = victim.unit_code if victim else case.owning_unit_code
-            person_ref = victim.person_ref if victim else None
-            record: dict[str, Any] = {
-                "notification_id": notification_id(Kind.EVENT, ingested.event_id, case.case_ref, person_ref),
-                "kind": Kind.EVENT.value,
-                "case_ref": case.case_ref,
-                "unit_code": unit_code,
-                "vlo_id": case.vlo_for(unit_code),
-                "person_ref": person_ref,
-                "victim_name": victim.name if victim else None,
-                "event_type": ingested.event_type,
-                "category": rule.category.value if rule.category else None,
-                "priority": decision.priority.value,
-                "action": decision.action.value,
-                "summary": said.summary,
-                "facts": dict(said.facts),
-                "victim_conditions": list(said.victim_conditions),
-                "omitted_requests": [{"text": o.text, "reason": o.reason} for o in said.omitted_requests],
-                "due_by": said.due_by,
-                "preferred_channel": victim.preferred_channel if victim else None,
-                "language": victim.language if victim else None,
-                "source_event_ids": [ingested.event_id],
-                "created_at": self.now,
-            }
-            made.append(
-                Notification(
-                    notification_id=record["notification_id"],
-                    kind=record["kind"],
-                    case_id=case.id,
-                    unit_code=unit_code,
-                    event_type=ingested.event_type,
-                    action=record["action"],
-                    priority=record["priority"],
-                    topic=self.settings.unit_topic(unit_code),
-                    key=case.case_ref.encode(),
-                    payload=self.codec.encode(notification_schema(), record),
-                    created_at=self.now,
+            handed_over = content.NotificationContent(
+                f"The victim has moved and is handed over to {new_unit.name} ({new_unit.code}). Pass on the case "
+                "history; that unit's VLO now receives the notifications.",
+                {"new_unit": new_unit.code},
+            )
+            taken_over = content.NotificationContent(
+                f"The victim has moved into your area and is handed over from unit {old_unit}. Allocate a VLO and "
+                "take over contact.",
+                {"previous_unit": old_unit},
+            )
+            effects.notifications.append(
+                self.factory.build(cause, case, victim, TASK, handed_over, None, unit_code=old_unit)
+            )
+            effects.notifications.append(
+                self.factory.build(
+                    Cause(
+                        Kind.TASK, f"takeover:{ingested.event_id}", ingested.event_type, (ingested.event_id,)
+                    ),
+                    case,
+                    victim,
+                    TASK,
+                    taken_over,
+                    None,
+                    unit_code=new_unit.code,
                 )
             )
-        return made
+        return effects
+
+    def victim_contacted(self, ingested: IngestedEvent) -> Effects:
+        event = ingested.event
+        case, victim = self._case_victim(event)
+        victim.last_contacted_at = event.contacted_at
+        self._stop_timers(case, victim, TimerKind.FIRST_CONTACT, TimerKind.ANNUAL_UPDATE)
+        due = annual_update_due(event.contacted_at.date())
+        self._start_timer(TimerKind.ANNUAL_UPDATE, case, victim, end_of_day(due), cause=ingested.event_id)
+        return Effects()
+
+    def notification_acknowledged(self, ingested: IngestedEvent) -> Effects:
+        event = ingested.event
+        notification_id = str(event.notification_id)
+        notification = self.store.notification(notification_id)
+        if notification is None:
+            raise UnknownReference("notification_id: no notification with this id was sent")
+        notification.acknowledged_at = self.now
+        self.store.stop_timers_caused_by(notification_id, self.now)
+        return Effects()
+
+    # ---- timers
+    def _start_timer(
+        self, kind: TimerKind, case: Case, victim: Victim | None, due_at: datetime, cause: str = ""
+    ) -> None:
+        self.store.start_timer(
+            Timer(kind=kind.value, case=case, victim=victim, cause=cause, due_at=due_at, started_at=self.now)
+        )
+
+    def _stop_timers(self, case: Case, victim: Victim | None, *kinds: TimerKind) -> None:
+        self.store.stop_timers(case, victim, [k.value for k in kinds], self.now)

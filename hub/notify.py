@@ -85,4 +85,3 @@ class NotificationFactory:
             created_at=self.now,
             release_after=release_after,
         )
-

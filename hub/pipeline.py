@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -21,9 +21,11 @@ from hub import metrics
 from hub.handlers import EventHandlers, Unmatched
 from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
 from hub.messages import InboundMessage, OutboundRecord, dead_letter
+from hub.notify import Cause, NotificationFactory
 from hub.settings import Settings
-from hub.store.models import Notification, ParkedEvent
+from hub.store.models import Notification, ParkedEvent, Timer
 from hub.store.repository import CaseStore
+from routing.timers import TimerKind, london_day, on_fire
 from routing.units import UnitDirectory
 
 log = logging.getLogger(__name__)
@@ -156,9 +158,53 @@ class Pipeline:
         return released
 
     def pending_outbox(self, limit: int = 1000) -> list[Notification]:
-        """Notifications committed but not yet confirmed on their queue (after a crash, for example)."""
+        """Notifications due on their queue: left unconfirmed by a crash, or released from a hold."""
         with Session(self.engine, expire_on_commit=False) as session:
-            return CaseStore(session).unpublished(limit)
+            return CaseStore(session).unpublished(self.clock(), limit)
+
+    def fire_due_timers(self, limit: int = 500) -> list[Notification]:
+        """Raise the task or escalation of every timer now due; returns the notifications to deliver."""
+        now = self.clock()
+        produced: list[Notification] = []
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            store = CaseStore(session)
+            factory = NotificationFactory(self.settings, self.codec, now)
+            for timer in store.due_timers(now, limit):
+                timer.fired_at = now
+                notification = self._timer_notification(store, factory, timer)
+                if notification is not None and store.add_notification(notification):
+                    produced.append(notification)
+                    metrics.TIMERS_FIRED.labels(timer=timer.kind).inc()
+        return produced
+
+    def _timer_notification(
+        self, store: CaseStore, factory: NotificationFactory, timer: Timer
+    ) -> Notification | None:
+        case, victim = timer.case, timer.victim
+        if not case.notifiable or (victim is not None and (victim.opted_out or victim.declined)):
+            return None
+        kind = TimerKind(timer.kind)
+        unit_code = None
+        if kind is TimerKind.URGENT_UNACKNOWLEDGED:
+            urgent = store.notification(timer.cause)
+            if urgent is None or urgent.acknowledged_at is not None:
+                return None
+            unit_code = urgent.unit_code
+            log.error(
+                "urgent notification %s unacknowledged; escalated to unit %s triage", timer.cause, unit_code
+            )
+        firing = on_fire(kind, london_day(timer.due_at - timedelta(seconds=1)), youth=case.youth)
+        cause = Cause(firing.kind, f"{timer.kind}:{timer.id}", timer.kind, ())
+        return factory.build(
+            cause,
+            case,
+            victim,
+            firing.decision,
+            firing.content,
+            None,
+            unit_code=unit_code,
+            to_triage=firing.to_triage,
+        )
 
     def confirm_published(self, notification_ids: list[str]) -> None:
         with Session(self.engine) as session, session.begin():

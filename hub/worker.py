@@ -102,9 +102,15 @@ class Worker:
             async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_seconds):
                 await self.handle_batch([_inbound(event.message) for event in events])
 
-        @app.task(on_leader=False)
-        async def publish_leftover_outbox() -> None:
-            # Notifications committed before a crash but never confirmed on their queue.
+        @app.timer(interval=settings.timer_check_seconds)
+        async def deadlines_and_holds() -> None:
+            # Every worker runs this; timers and the outbox are rows, so two workers at once only risk a
+            # duplicate on the queue, which the stable notification id absorbs.
+            fired = await until_it_works(
+                "firing due timers", lambda: asyncio.to_thread(self.pipeline.fire_due_timers)
+            )
+            await self._deliver(fired)
+            # Notifications committed before a crash, or released from their correction hold.
             await self.flush_outbox()
 
         @app.on_rebalance_complete.connect
@@ -143,6 +149,9 @@ class Worker:
             await self._deliver(result.notifications)
 
     async def _deliver(self, notifications: list[Notification]) -> None:
+        now = self.pipeline.clock()
+        # Held releases wait for the outbox flush after their correction window.
+        notifications = [n for n in notifications if n.release_after is None or n.release_after <= now]
         if not notifications:
             return
         records = [OutboundRecord(n.topic, n.key, n.payload) for n in notifications]

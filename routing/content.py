@@ -43,8 +43,11 @@ def _iso(value: date | datetime | None) -> str | None:
 
 
 def _facts(**values: Any) -> dict[str, str]:
-    return {name: _iso(value) if isinstance(value, (date, datetime)) else str(value)
-            for name, value in values.items() if value is not None}
+    return {
+        name: _iso(value) if isinstance(value, (date, datetime)) else str(value)
+        for name, value in values.items()
+        if value is not None
+    }
 
 
 def victim_conditions(conditions: Iterable[Any]) -> tuple[str, ...]:
@@ -78,7 +81,9 @@ def sentence_imposed(e: Any) -> NotificationContent:
     term = f" of {e.custodial_term_months} months" if e.custodial_term_months else ""
     return NotificationContent(
         f"The offender was sentenced on {long_date(e.sentence_date)}: {_words(e.disposal)}{term}.",
-        _facts(sentence_date=e.sentence_date, disposal=e.disposal, custodial_term_months=e.custodial_term_months),
+        _facts(
+            sentence_date=e.sentence_date, disposal=e.disposal, custodial_term_months=e.custodial_term_months
+        ),
     )
 
 
@@ -91,12 +96,19 @@ def appeal_lodged(e: Any) -> NotificationContent:
 def appeal_determined(e: Any) -> NotificationContent:
     new = ""
     if e.outcome == "sentence_varied" and getattr(e, "new_disposal", None):
-        term = f" of {e.new_custodial_term_months} months" if getattr(e, "new_custodial_term_months", None) else ""
+        term = (
+            f" of {e.new_custodial_term_months} months"
+            if getattr(e, "new_custodial_term_months", None)
+            else ""
+        )
         new = f" The new sentence is {_words(e.new_disposal)}{term}."
     return NotificationContent(
         f"The appeal was decided: {_words(e.outcome)}.{new}",
-        _facts(outcome=e.outcome, new_disposal=getattr(e, "new_disposal", None),
-               new_custodial_term_months=getattr(e, "new_custodial_term_months", None)),
+        _facts(
+            outcome=e.outcome,
+            new_disposal=getattr(e, "new_disposal", None),
+            new_custodial_term_months=getattr(e, "new_custodial_term_months", None),
+        ),
     )
 
 
@@ -151,7 +163,8 @@ def home_detention_curfew_decided(e: Any) -> NotificationContent:
 def compassionate_release_decided(e: Any) -> NotificationContent:
     when = f", release on {long_date(e.release_date)}" if e.release_date else ""
     return NotificationContent(
-        f"Compassionate release was {e.decision}{when}.", _facts(decision=e.decision, release_date=e.release_date)
+        f"Compassionate release was {e.decision}{when}.",
+        _facts(decision=e.decision, release_date=e.release_date),
     )
 
 
@@ -202,13 +215,15 @@ def prisoner_released(e: Any) -> NotificationContent:
 
 def prisoner_escaped(e: Any) -> NotificationContent:
     return NotificationContent(
-        "The offender has escaped from custody. Review the victim's safety now.", _facts(escaped_at=e.escaped_at)
+        "The offender has escaped from custody. Review the victim's safety now.",
+        _facts(escaped_at=e.escaped_at),
     )
 
 
 def prisoner_died(e: Any) -> NotificationContent:
     return NotificationContent(
-        f"The offender died on {long_date(e.date_of_death)}. The case closes.", _facts(date_of_death=e.date_of_death)
+        f"The offender died on {long_date(e.date_of_death)}. The case closes.",
+        _facts(date_of_death=e.date_of_death),
     )
 
 
@@ -218,15 +233,23 @@ def licence_conditions_set(e: Any) -> NotificationContent:
     left_out = omitted(e.omitted_requested_conditions)
     summary = "Licence conditions were set." + _conditions_sentence(shown)
     if left_out:
-        summary += f" {len(left_out)} condition(s) the victim asked for were not included; the reasons are given."
+        summary += (
+            f" {len(left_out)} condition(s) the victim asked for were not included; the reasons are given."
+        )
     return NotificationContent(summary, victim_conditions=shown, omitted_requests=left_out)
 
 
 def licence_varied(e: Any) -> NotificationContent | None:
-    added, removed, varied = (victim_conditions(e.added), victim_conditions(e.removed), victim_conditions(e.varied))
+    added, removed, varied = (
+        victim_conditions(e.added),
+        victim_conditions(e.removed),
+        victim_conditions(e.varied),
+    )
     if not (added or removed or varied):
         return NotificationContent("The licence was varied; no condition that protects the victim changed.")
-    parts = [f"{len(x)} {word}" for x, word in ((added, "added"), (removed, "removed"), (varied, "varied")) if x]
+    parts = [
+        f"{len(x)} {word}" for x, word in ((added, "added"), (removed, "removed"), (varied, "varied")) if x
+    ]
     return NotificationContent(
         f"The licence was varied: victim-related conditions {', '.join(parts)}.",
         _facts(**{f"removed_{i + 1}": text for i, text in enumerate(removed)}),
@@ -307,7 +330,9 @@ def parole_decision_issued(e: Any) -> NotificationContent:
     left_out = omitted(e.omitted_requested_conditions)
     provisional_release = e.provisional and e.outcome == "release"
     deadline = reconsideration_deadline(e.decision_date) if provisional_release else None
-    summary = f"The Parole Board decided: {_words(e.outcome)} ({'provisional' if e.provisional else 'final'})."
+    summary = (
+        f"The Parole Board decided: {_words(e.outcome)} ({'provisional' if e.provisional else 'final'})."
+    )
     if deadline:
         summary += (
             f" The decision can be challenged by reconsideration until {long_date(deadline)}; tell the victim"
@@ -316,8 +341,13 @@ def parole_decision_issued(e: Any) -> NotificationContent:
     summary += _conditions_sentence(shown)
     return NotificationContent(
         summary,
-        _facts(outcome=e.outcome, decision_date=e.decision_date, provisional=str(e.provisional).lower(),
-               reconsideration_deadline=deadline, next_review_date=getattr(e, "next_review_date", None)),
+        _facts(
+            outcome=e.outcome,
+            decision_date=e.decision_date,
+            provisional=str(e.provisional).lower(),
+            reconsideration_deadline=deadline,
+            next_review_date=getattr(e, "next_review_date", None),
+        ),
         victim_conditions=shown,
         omitted_requests=left_out,
         due_by=deadline,
@@ -326,15 +356,18 @@ def parole_decision_issued(e: Any) -> NotificationContent:
 
 def reconsideration_decided(e: Any) -> NotificationContent:
     return NotificationContent(
-        f"The application for reconsideration of the parole decision was {e.outcome}.", _facts(outcome=e.outcome)
+        f"The application for reconsideration of the parole decision was {e.outcome}.",
+        _facts(outcome=e.outcome),
     )
 
 
 # hospital casework: never the hospital, never a clinical field
 def patient_transferred_to_hospital(e: Any) -> NotificationContent:
     kind = "a restricted patient" if e.restricted else "a patient"
-    return NotificationContent(f"The offender has been transferred to hospital as {kind}.",
-                               _facts(restricted=str(e.restricted).lower()))
+    return NotificationContent(
+        f"The offender has been transferred to hospital as {kind}.",
+        _facts(restricted=str(e.restricted).lower()),
+    )
 
 
 def restricted_patient_decision(e: Any) -> NotificationContent:
@@ -379,8 +412,9 @@ def patient_absconded(e: Any) -> NotificationContent:
 
 # Home Office
 def deportation_decided(e: Any) -> NotificationContent:
-    return NotificationContent(f"The Home Office made a deportation decision: {_words(e.decision)}.",
-                               _facts(decision=e.decision))
+    return NotificationContent(
+        f"The Home Office made a deportation decision: {_words(e.decision)}.", _facts(decision=e.decision)
+    )
 
 
 def offender_removed_from_uk(e: Any) -> NotificationContent:

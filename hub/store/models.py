@@ -6,7 +6,7 @@ instead of copying them. Victim contact details beyond what routing needs are no
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -18,9 +18,32 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant, always timezone-aware UTC in Python, whatever the database keeps (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the case store only keeps UTC instants")
+        value = value.astimezone(UTC)
+        # SQLite compares instants as text, so store them all in UTC without an offset.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -34,7 +57,7 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32))
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Offender(Base):
@@ -61,6 +84,9 @@ class Case(Base):
     offender_id: Mapped[int] = mapped_column(ForeignKey("offenders.id"), index=True)
     court_code: Mapped[str | None] = mapped_column(String(64))
     sentence_date: Mapped[date | None] = mapped_column(Date)
+    youth: Mapped[bool] = mapped_column(Boolean, default=False)
+    # [{code, description, classification}]: kept so an appeal can re-run eligibility on the same offences.
+    offences: Mapped[list[dict] | None] = mapped_column(JSON)
     eligibility_status: Mapped[str] = mapped_column(String(16))  # statutory, not_eligible, discretionary
     eligibility_rule: Mapped[str] = mapped_column(String(64))
     eligibility_basis: Mapped[str] = mapped_column(Text)
@@ -70,7 +96,7 @@ class Case(Base):
     # An appeal made the case non-statutory while victims are in the scheme: the unit must decide.
     needs_unit_decision: Mapped[bool] = mapped_column(Boolean, default=False)
     expected_release_month: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM, to spot a change
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     offender: Mapped[Offender] = relationship(back_populates="cases")
     victims: Mapped[list[Victim]] = relationship(back_populates="case", order_by="Victim.id")
     allocations: Mapped[list[CaseAllocation]] = relationship(back_populates="case")
@@ -119,7 +145,7 @@ class Victim(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     declined: Mapped[bool] = mapped_column(Boolean, default=False)  # declined the scheme at referral
     accessibility_needs: Mapped[str | None] = mapped_column(Text)
-    last_contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_contacted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     case: Mapped[Case] = relationship(back_populates="victims")
 
 
@@ -133,8 +159,8 @@ class ParkedEvent(Base):
     source: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(200))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # replay order when unparked
-    parked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime())  # replay order when unparked
+    parked_at: Mapped[datetime] = mapped_column(UtcDateTime())
     keys: Mapped[list[ParkedEventKey]] = relationship(cascade="all, delete-orphan")
 
 
@@ -158,10 +184,10 @@ class Timer(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     victim_id: Mapped[int | None] = mapped_column(ForeignKey("victims.id"), index=True)
     cause: Mapped[str] = mapped_column(String(64), default="")  # what started it: an event or notification id
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     case: Mapped[Case] = relationship()
     victim: Mapped[Victim | None] = relationship()
 
@@ -182,9 +208,9 @@ class Notification(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     source_event_id: Mapped[str | None] = mapped_column(String(36), index=True)
     person_ref: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # A release is held until then, so a correction can withdraw it before any VLO acts on it.
-    release_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    release_after: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

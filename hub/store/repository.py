@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, and_, create_engine, event, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from hub.store.models import (
@@ -17,6 +17,8 @@ from hub.store.models import (
     ParkedEvent,
     ParkedEventKey,
     ProcessedEvent,
+    Timer,
+    Victim,
 )
 
 IdentifierKey = tuple[str, str]  # (kind, value), for example ("noms_number", "A1234BC")
@@ -72,6 +74,34 @@ class CaseStore:
                 return row.offender
         return None
 
+    def offenders_for(self, keys: Iterable[IdentifierKey]) -> list[Offender]:
+        """Every distinct offender any of these identifiers belongs to, in the order of the keys."""
+        keys = list(keys)
+        if not keys:
+            return []
+        rows = self.session.scalars(
+            select(OffenderIdentifier).where(
+                or_(*(and_(OffenderIdentifier.kind == k, OffenderIdentifier.value == v) for k, v in keys))
+            )
+        ).all()
+        by_key = {(row.kind, row.value): row.offender for row in rows}
+        found: list[Offender] = []
+        for key in keys:
+            offender = by_key.get(key)
+            if offender is not None and offender not in found:
+                found.append(offender)
+        return found
+
+    def merge_offenders(self, keep: Offender, remove: Offender) -> None:
+        """Every identifier and case of `remove` moves to `keep`: a merge re-keys, it never copies."""
+        for identifier in list(remove.identifiers):
+            identifier.offender = keep
+        for case in list(remove.cases):
+            case.offender = keep
+        self.session.flush()
+        self.session.delete(remove)
+        self.session.flush()
+
     def link(self, offender: Offender, keys: Iterable[IdentifierKey]) -> list[IdentifierKey]:
         """Attach identifiers to an offender; returns the ones that are new (and may unpark events)."""
         known = {(i.kind, i.value) for i in offender.identifiers}
@@ -94,6 +124,53 @@ class CaseStore:
     def case_by_ref(self, case_ref: str) -> Case | None:
         return self.session.scalar(
             select(Case).where(Case.case_ref == case_ref).options(selectinload(Case.victims))
+        )
+
+    def victims_by_person(self, person_ref: str) -> list[Victim]:
+        return list(self.session.scalars(select(Victim).where(Victim.person_ref == person_ref)))
+
+    # timers
+    def start_timer(self, timer: Timer) -> None:
+        """Start a timer unless the same one (kind, case, victim, cause) is already running."""
+        self.session.flush()  # the case and victim need their ids
+        same_victim = Timer.victim_id == timer.victim.id if timer.victim else Timer.victim_id.is_(None)
+        existing = self.session.scalar(
+            select(Timer).where(
+                Timer.kind == timer.kind,
+                Timer.case_id == timer.case.id,
+                same_victim,
+                Timer.cause == timer.cause,
+            )
+        )
+        if existing is None:
+            self.session.add(timer)
+        elif existing.stopped_at is None and existing.fired_at is None:
+            existing.due_at = timer.due_at
+
+    def stop_timers(self, case: Case, victim: Victim | None, kinds: list[str], at: datetime) -> None:
+        query = update(Timer).where(
+            Timer.case_id == case.id,
+            Timer.kind.in_(kinds),
+            Timer.stopped_at.is_(None),
+            Timer.fired_at.is_(None),
+        )
+        if victim is not None:
+            query = query.where(Timer.victim_id == victim.id)
+        self.session.execute(query.values(stopped_at=at))
+
+    def stop_timers_caused_by(self, cause: str, at: datetime) -> None:
+        self.session.execute(
+            update(Timer).where(Timer.cause == cause, Timer.stopped_at.is_(None)).values(stopped_at=at)
+        )
+
+    def due_timers(self, now: datetime, limit: int = 500) -> list[Timer]:
+        return list(
+            self.session.scalars(
+                select(Timer)
+                .where(Timer.due_at <= now, Timer.stopped_at.is_(None), Timer.fired_at.is_(None))
+                .order_by(Timer.due_at)
+                .limit(limit)
+            )
         )
 
     # parked events
@@ -128,11 +205,24 @@ class CaseStore:
         self.session.add(notification)
         return True
 
-    def unpublished(self, limit: int = 1000) -> list[Notification]:
+    def notification(self, notification_id: str) -> Notification | None:
+        return self.session.get(Notification, notification_id)
+
+    def notifications_from(self, source_event_id: str) -> list[Notification]:
+        return list(
+            self.session.scalars(select(Notification).where(Notification.source_event_id == source_event_id))
+        )
+
+    def unpublished(self, now: datetime, limit: int = 1000) -> list[Notification]:
+        """Notifications to put on their queues: not yet published, not withdrawn, not held any longer."""
         return list(
             self.session.scalars(
                 select(Notification)
-                .where(Notification.published_at.is_(None))
+                .where(
+                    Notification.published_at.is_(None),
+                    Notification.withdrawn_at.is_(None),
+                    or_(Notification.release_after.is_(None), Notification.release_after <= now),
+                )
                 .order_by(Notification.created_at)
                 .limit(limit)
             )

@@ -63,6 +63,10 @@ def release(noms: str) -> dict:
     }
 
 
+def releases(found: list[dict]) -> list[dict]:
+    return [n for n in found if n["event_type"] == "PrisonerReleased"]
+
+
 def publish_ok(hub: Hub, source: str, *events: dict) -> None:
     result = hub.publish(source, list(events))
     assert result.returncode == 0, result.stderr
@@ -74,10 +78,10 @@ def test_release_reaches_the_allocated_vlo_once(hub: Hub, worker) -> None:
     publish_ok(hub, "vcs", allocation("01WS0000126", "YH", "vlo-leeds-7"))
     publish_ok(hub, "prison", release("A1234BC"))
 
-    queue = eventually(lambda: hub.read_queue("YH"), lambda found: len(found) >= 1, timeout=30)
+    queue = eventually(lambda: hub.read_queue("YH"), lambda found: len(releases(found)) >= 1, timeout=30)
 
-    assert len(queue) == 1, queue
-    notification = queue[0]
+    assert len(releases(queue)) == 1, queue
+    notification = releases(queue)[0]
     assert notification["kind"] == "event"
     assert notification["case_ref"] == "01WS0000126"
     assert notification["unit_code"] == "YH"
@@ -91,7 +95,13 @@ def test_release_reaches_the_allocated_vlo_once(hub: Hub, worker) -> None:
     assert notification["action"] == "record_only"
     assert notification["facts"]["release_date"] == TODAY.isoformat()
     assert notification["victim_conditions"] == ["Not to enter the exclusion zone shown on the attached map"]
-    text = str(notification)
+    # The referral (before allocation, so to the unit's triage) asked for first contact, already overdue here,
+    # so triage is told of that too.
+    first_contact = [n for n in queue if n["event_type"] == "VictimReferred"]
+    assert [(n["kind"], n["action"], n["vlo_id"]) for n in first_contact] == [("task", "task", None)]
+    overdue = [n for n in queue if n["event_type"] == "first_contact"]
+    assert [(n["kind"], n["vlo_id"], n["priority"]) for n in overdue] == [("escalation", None, "high")]
+    text = str(queue)
     for withheld in ("Hostel Lane", "Bradford", "BD1", "Report to the supervising", "07700", "example.org"):
         assert withheld not in text
 
@@ -104,22 +114,22 @@ def test_redelivered_event_gives_no_second_notification(hub: Hub, worker) -> Non
     publish_ok(hub, "prison", first)
     publish_ok(hub, "prison", first)  # the agency retried
 
-    queue = eventually(lambda: hub.read_queue("GM"), lambda found: len(found) >= 1, timeout=30)
+    queue = eventually(lambda: hub.read_queue("GM"), lambda found: len(releases(found)) >= 1, timeout=30)
     raw = read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}vlo.GM")
 
-    assert [n["event_type"] for n in queue] == ["PrisonerReleased"]
-    assert len(raw) == 1
-    assert queue[0]["vlo_id"] is None  # not allocated yet: the unit's triage picks it up
+    assert len(releases(queue)) == 1
+    assert len(raw) == len(queue)  # no duplicate written to the topic either
+    assert releases(queue)[0]["vlo_id"] is None  # not allocated yet: the unit's triage picks it up
 
 
 def test_release_before_the_sentence_is_parked_then_routed(hub: Hub, worker) -> None:
     publish_ok(hub, "prison", release("C3456DE"))
     publish_ok(hub, "court", sentence("03WS0000326", "C3456DE", court="Cardiff Crown Court"))
 
-    queue = eventually(lambda: hub.read_queue("WAL"), lambda found: len(found) >= 1, timeout=30)
+    queue = eventually(lambda: hub.read_queue("WAL"), lambda found: len(releases(found)) >= 1, timeout=30)
 
     # No victim is referred yet: the unit covering the sentencing court owns the case and is told.
-    assert [(n["event_type"], n["person_ref"], n["action"]) for n in queue] == [
+    assert [(n["event_type"], n["person_ref"], n["action"]) for n in releases(queue)] == [
         ("PrisonerReleased", None, "record_only")
     ]
 
@@ -141,14 +151,14 @@ def test_garbage_goes_to_the_dead_letter_topic_and_the_next_event_is_routed(hub:
     publish_ok(hub, "witness-care", referral("04WS0000426", "WC-4", "Alex Victim", "NE1 4ST"))
     publish_ok(hub, "prison", release("D4567EF"))
 
-    queue = eventually(lambda: hub.read_queue("NE"), lambda found: len(found) >= 1, timeout=30)
+    queue = eventually(lambda: hub.read_queue("NE"), lambda found: len(releases(found)) >= 1, timeout=30)
     dead = eventually(
         lambda: read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}hub.dlq"),
         lambda found: len(found) >= 2,
         timeout=15,
     )
 
-    assert [n["event_type"] for n in queue] == ["PrisonerReleased"]
+    assert len(releases(queue)) == 1
     assert len(dead) == 2
     by_value = {record.value: dict(record.headers) for record in dead}
     first = by_value[b"\x00not avro at all"]

@@ -109,7 +109,9 @@ def test_a_compatible_change_passes(tmp_path: Path) -> None:
     release(copy)
     path = copy / "prison" / "PrisonerReleased.avsc"
     definition = json.loads(path.read_text())
-    definition["fields"].append({"name": "release_time", "type": ["null", "string"], "default": None, "doc": "New."})
+    definition["fields"].append(
+        {"name": "release_time", "type": ["null", "string"], "default": None, "doc": "New."}
+    )
     path.write_text(json.dumps(definition))
     load_schemas.cache_clear()
     try:
