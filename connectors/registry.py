@@ -5,8 +5,9 @@ worker thread), with its own cache so each schema id and each subject's schema i
 Subjects follow Confluent's TopicNameStrategy: `<topic>-value`.
 
 Failures are split the way the worker needs them: an id the registry says does not exist, or a schema that
-is not an Avro record, is `UndecodableMessage` (a dead letter); no answer at all (connection refused, timeout,
-5xx, an error page from a proxy) is `RegistryUnavailable`, which the worker retries.
+is not an Avro record, is `UndecodableMessage` (a dead letter); anything else (connection refused, timeout,
+5xx, 401/403, an error page from a proxy) is `RegistryUnavailable`, which the worker retries: the message is
+not at fault, so dead-lettering it would be wrong.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, create_engine, event, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from hub.store.migrate import upgrade
 from hub.store.models import (
-    Base,
     Case,
     Notification,
     Offender,
@@ -25,7 +25,7 @@ IdentifierKey = tuple[str, str]  # (kind, value), for example ("noms_number", "A
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for SQLite or PostgreSQL, with the tables created if missing."""
+    """An engine for SQLite or PostgreSQL, its tables migrated to the current version."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -39,7 +39,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine
 
 

@@ -1,0 +1,1 @@
+"""The case store: SQLAlchemy models, the repository the pipeline uses, and Alembic migrations."""
