@@ -142,7 +142,7 @@ def _publish_demo(address: str, settings: Settings) -> None:
     from hub.demo import demo_scenario
 
     async def publish() -> None:
-        async with AgencyPublisher(address) as publisher:
+        async with AgencyPublisher(address, registry_url=settings.schema_registry_url) as publisher:
             for source, data in demo_scenario(datetime.now(UTC).date()):
                 event = event_from_json(data, source, datetime.now(UTC))
                 await publisher.publish(settings.inbound_topic(source), [event])
@@ -192,7 +192,7 @@ def publish(
 
     async def send() -> list[Any]:
         await ensure_topics(address, [topic], settings.topic_partitions)
-        async with AgencyPublisher(address) as publisher:
+        async with AgencyPublisher(address, registry_url=settings.schema_registry_url) as publisher:
             return await publisher.publish(topic, [event for _, event in events])
 
     results = asyncio.run(send())

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from connectors.avro import AvroCodec
+from connectors.registry import RegistryUnavailable
 from hub import metrics
 from hub.handlers import EventHandlers, Unmatched
 from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
@@ -30,7 +31,7 @@ from routing.units import UnitDirectory
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_FAILURES = (OperationalError,)
+TRANSIENT_FAILURES = (OperationalError, RegistryUnavailable)
 
 
 @dataclass

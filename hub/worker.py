@@ -18,6 +18,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.avro import hub_codec
+from connectors.registry import registry_for
 from hub import metrics
 from hub.messages import InboundMessage, OutboundRecord
 from hub.pipeline import Pipeline
@@ -68,7 +69,10 @@ class Worker:
         self.broker = settings.resolved_broker()
         self.units = load_units(settings)
         self.pipeline = Pipeline(
-            settings, make_engine(settings.resolved_database_url), hub_codec(), self.units
+            settings,
+            make_engine(settings.resolved_database_url),
+            hub_codec(registry=registry_for(settings.schema_registry_url)),
+            self.units,
         )
         self.consuming = False
         self.app = faust.App(

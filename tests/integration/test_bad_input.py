@@ -673,3 +673,19 @@ def test_a_victim_name_the_store_cannot_hold_is_refused_at_ingest_on_every_datab
     headers = dict(result.dead_letters[0].headers)
     assert headers["hub.error.stage"] == b"ingest"
     assert "victim.name" in reasons[0]
+
+
+def test_tmp_tombstone(hub: Hub, worker) -> None:
+    broker = hub.env["HUB_BROKER"]
+
+    async def send():
+        p = AIOKafkaProducer(bootstrap_servers=broker)
+        await p.start()
+        md = await p.send_and_wait(f"{hub.prefix}agency.prison.events", None, key=b"tomb")
+        await p.stop()
+        return md
+
+    asyncio.run(send())
+    dead = eventually(lambda: read_topic(broker, f"{hub.prefix}hub.dlq"), lambda f: len(f) >= 1, timeout=20)
+    print([(d.key, d.value, dict(d.headers)) for d in dead])
+    print(worker.poll())
