@@ -38,6 +38,7 @@ IDENTIFIER_FIELDS = (
     "pb_case_ref",
     "ho_ref",
 )
+SOURCE_FIELDS = ("system", "establishment")
 DEFAULT_SYSTEM = "hub publish"
 
 
@@ -62,6 +63,9 @@ def event_from_json(data: dict[str, Any], source: str, now: datetime) -> AvroRec
     if isinstance(envelope.get("source"), str):
         envelope["source"] = {"agency": envelope["source"], "system": DEFAULT_SYSTEM}
     envelope.setdefault("source", {"agency": source, "system": DEFAULT_SYSTEM})
+    for name in SOURCE_FIELDS:  # the publishing system and establishment may be written flat too
+        if name in fields and name not in event_fields:
+            envelope["source"][name] = fields.pop(name)
     envelope["source"].setdefault("system", DEFAULT_SYSTEM)
     envelope.setdefault("event_id", str(uuid.uuid4()))
     envelope.setdefault("occurred_at", now)

@@ -19,4 +19,6 @@ NOTIFICATIONS = Counter(
 BATCH_SECONDS = Histogram("hub_batch_processing_seconds", "Time to process one batch of events")
 TRANSIENT_RETRIES = Counter("hub_transient_retries_total", "Batches retried after a transient failure")
 TIMERS_FIRED = Counter("hub_timers_fired_total", "Deadlines that fired a task or an escalation", ["timer"])
+PARKED_WAITING = Gauge("hub_parked_events_waiting", "Events parked and still waiting for a matching case")
+PARKED_OLDEST_SECONDS = Gauge("hub_parked_event_oldest_age_seconds", "Age of the oldest parked event")
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Notifications committed but not yet confirmed on their queue")

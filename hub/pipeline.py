@@ -163,6 +163,12 @@ class Pipeline:
         with Session(self.engine, expire_on_commit=False) as session:
             return CaseStore(session).unpublished(self.clock(), limit)
 
+    def parked_events(self, older_than_seconds: float = 0.0) -> list[ParkedEvent]:
+        """Events still waiting for a case, oldest first (what operators see)."""
+        cutoff = self.clock() - timedelta(seconds=older_than_seconds)
+        with Session(self.engine, expire_on_commit=False) as session:
+            return CaseStore(session).parked(cutoff)
+
     def fire_due_timers(self, limit: int = 500) -> list[Notification]:
         """Raise the task or escalation of every timer now due; returns the notifications to deliver."""
         now = self.clock()

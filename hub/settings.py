@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     timer_check_seconds: float = Field(
         5.0, description="How often a worker fires due timers and held notifications."
     )
+    parked_alert_minutes: float = Field(
+        60.0, description="Parked events older than this are reported (log, `hub parked list --older-than`)."
+    )
     units_file: Path | None = Field(None, description="Unit reference data (JSON). Empty: the shipped file.")
     session_timeout_seconds: float = Field(10.0, description="Consumer session timeout.")
     log_level: str = Field("info", description="Worker log level.")

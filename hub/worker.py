@@ -116,6 +116,7 @@ class Worker:
             await self._deliver(fired)
             # Notifications committed before a crash, or released from their correction hold.
             await self.flush_outbox()
+            await self.watch_parked()
 
         @app.on_rebalance_complete.connect
         async def _consuming(sender: Any, *_: Any, **__: Any) -> None:
@@ -177,6 +178,19 @@ class Worker:
                 return
             log.info("publishing %d notifications left in the outbox", len(pending))
             await self._deliver(pending)
+
+    async def watch_parked(self) -> None:
+        parked = await until_it_works(
+            "reading parked events", lambda: asyncio.to_thread(self.pipeline.parked_events)
+        )
+        now = self.pipeline.clock()
+        oldest = (now - parked[0].parked_at).total_seconds() if parked else 0.0
+        metrics.PARKED_WAITING.set(len(parked))
+        metrics.PARKED_OLDEST_SECONDS.set(oldest)
+        if oldest > self.settings.parked_alert_minutes * 60:
+            log.warning(
+                "%d parked event(s); the oldest has waited %.0f minutes for a case", len(parked), oldest / 60
+            )
 
     async def _send(self, records: list[OutboundRecord]) -> None:
         """Write records and wait until the broker has them all."""

@@ -181,6 +181,12 @@ class CaseStore:
         parked.keys = [ParkedEventKey(kind=kind, value=value) for kind, value in keys]
         self.session.add(parked)
 
+    def parked(self, older_than: datetime | None = None) -> list[ParkedEvent]:
+        query = select(ParkedEvent).order_by(ParkedEvent.parked_at)
+        if older_than is not None:
+            query = query.where(ParkedEvent.parked_at <= older_than)
+        return list(self.session.scalars(query.options(selectinload(ParkedEvent.keys))))
+
     def take_parked(self, keys: Iterable[IdentifierKey]) -> list[ParkedEvent]:
         """Parked events waiting on any of these identifiers, removed from the park, in the order published."""
         found: dict[int, ParkedEvent] = {}

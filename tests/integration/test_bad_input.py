@@ -675,17 +675,29 @@ def test_a_victim_name_the_store_cannot_hold_is_refused_at_ingest_on_every_datab
     assert "victim.name" in reasons[0]
 
 
-def test_tmp_tombstone(hub: Hub, worker) -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a message with a null value (a tombstone) is dead-lettered with an empty value b'' instead of "
+    'null: hub/worker.py turns the value into `message.value or b""`, so the dead letter does not keep the '
+    "original value untouched",
+)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the database plays no part
+def test_a_null_value_is_dead_lettered_as_null(hub: Hub, worker) -> None:
     broker = hub.env["HUB_BROKER"]
 
-    async def send():
-        p = AIOKafkaProducer(bootstrap_servers=broker)
-        await p.start()
-        md = await p.send_and_wait(f"{hub.prefix}agency.prison.events", None, key=b"tomb")
-        await p.stop()
-        return md
+    async def send_null() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(f"{hub.prefix}agency.prison.events", None, key=b"tombstone")
+        finally:
+            await producer.stop()
 
-    asyncio.run(send())
-    dead = eventually(lambda: read_topic(broker, f"{hub.prefix}hub.dlq"), lambda f: len(f) >= 1, timeout=20)
-    print([(d.key, d.value, dict(d.headers)) for d in dead])
-    print(worker.poll())
+    asyncio.run(send_null())
+    dead = eventually(
+        lambda: read_topic(broker, f"{hub.prefix}hub.dlq"), lambda found: len(found) >= 1, timeout=20
+    )
+
+    assert worker.poll() is None
+    assert [(d.key, dict(d.headers)["hub.error.stage"]) for d in dead] == [(b"tombstone", b"ingest")]
+    assert dead[0].value is None

@@ -5,6 +5,7 @@ Each test runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from tests.integration.conftest import Hub
@@ -122,8 +123,20 @@ def test_redelivered_event_gives_no_second_notification(hub: Hub, worker) -> Non
     assert releases(queue)[0]["vlo_id"] is None  # not allocated yet: the unit's triage picks it up
 
 
+def parked(hub: Hub) -> list[dict]:
+    result = hub.run("parked", "list")
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def test_release_before_the_sentence_is_parked_then_routed(hub: Hub, worker) -> None:
     publish_ok(hub, "prison", release("C3456DE"))
+    waiting = eventually(lambda: parked(hub), lambda found: len(found) == 1, timeout=20)
+    assert [(p["event_type"], p["source"], p["waiting_for"]) for p in waiting] == [
+        ("PrisonerReleased", "prison", ["noms_number=C3456DE"])
+    ]
+    assert "Hostel" not in str(waiting)
+
     publish_ok(hub, "court", sentence("03WS0000326", "C3456DE", court="Cardiff Crown Court"))
 
     queue = eventually(lambda: hub.read_queue("WAL"), lambda found: len(releases(found)) >= 1, timeout=30)
@@ -132,6 +145,7 @@ def test_release_before_the_sentence_is_parked_then_routed(hub: Hub, worker) -> 
     assert [(n["event_type"], n["person_ref"], n["action"]) for n in releases(queue)] == [
         ("PrisonerReleased", None, "record_only")
     ]
+    assert parked(hub) == []
 
 
 def test_garbage_goes_to_the_dead_letter_topic_and_the_next_event_is_routed(hub: Hub, worker) -> None:
