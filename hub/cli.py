@@ -161,21 +161,31 @@ def publish(
     ] = False,
 ) -> None:
     """Validate, encode and publish agency events (one JSON object per line) to the source's inbound topic."""
+    from connectors.avro import hub_codec
     from connectors.publisher import AgencyPublisher, event_from_json
     from hub.topics import ensure_topics
+    from schemas import event_schemas
     from schemas.validation import InvalidEvent
 
     if source not in AGENCY_SOURCES:
         _fail(f"unknown source {source!r}; expected one of {', '.join(AGENCY_SOURCES)}")
     settings = Settings()
     text = file.read_text(encoding="utf-8") if file else sys.stdin.read()
+    codec = hub_codec()
     now = datetime.now(UTC)
     events, errors = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            events.append((number, event_from_json(json.loads(line), source, now)))
+            event = event_from_json(json.loads(line), source, now)
+            size = len(codec.encode(event_schemas()[event.envelope.event_type], event.model_dump()))
+            if size > settings.max_message_bytes:
+                errors.append(
+                    f"line {number}: encoded event is {size} bytes, over the {settings.max_message_bytes}-byte limit"
+                )
+                continue
+            events.append((number, event))
         except json.JSONDecodeError as error:
             errors.append(f"line {number}: not valid JSON ({error.msg} at column {error.colno})")
         except InvalidEvent as error:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -175,7 +176,9 @@ def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iter
 
 
 def _record_definition(schema: Any) -> Any:
-    """The record definition inside a field's type (through unions, arrays and maps), if any."""
+    """The record definition inside a field's type (through unions, arrays, maps and names), if any."""
+    if isinstance(schema, str):
+        return _named_records().get(schema)
     if isinstance(schema, list):
         records = [_record_definition(branch) for branch in schema]
         return next((r for r in records if r is not None), None)
@@ -189,15 +192,71 @@ def _record_definition(schema: Any) -> Any:
     return None
 
 
+@cache
+def _named_records() -> dict[str, dict[str, Any]]:
+    """Every record definition by full name, so a record referred to by name is checked like its first use."""
+    named: dict[str, dict[str, Any]] = {}
+
+    def collect(schema: Any) -> None:
+        if isinstance(schema, list):
+            for branch in schema:
+                collect(branch)
+        elif isinstance(schema, dict):
+            if schema.get("type") == "record":
+                named.setdefault(schema["name"], schema)
+                for field in schema["fields"]:
+                    collect(field["type"])
+            elif schema.get("type") in ("array", "map"):
+                collect(schema.get("items") or schema.get("values"))
+            elif isinstance(schema.get("type"), (dict, list)):
+                collect(schema["type"])
+
+    for schema in event_schemas().values():
+        collect(schema.definition)
+    return named
+
+
 def _day(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+def _custodial_term_problems(disposal: str | None, term: int | None, disposal_field: str, term_field: str):
+    if disposal in CUSTODIAL_DISPOSALS and not term:
+        yield Problem(term_field, f"is required for a {disposal} disposal ({disposal_field})")
+    if term is not None and not 0 < term <= 1200:
+        yield Problem(term_field, "must be between 1 and 1200")
+
+
 def _event_specific_problems(event: AvroRecord) -> Iterator[Problem]:
-    if type(event).__name__ == "SentenceImposed":
-        if not event.offences:
-            yield Problem("offences", "must list at least one offence")
-        if event.disposal in CUSTODIAL_DISPOSALS and not event.custodial_term_months:
-            yield Problem("custodial_term_months", f"is required for a {event.disposal} disposal")
-        if event.custodial_term_months is not None and not 0 < event.custodial_term_months <= 1200:
-            yield Problem("custodial_term_months", "must be between 1 and 1200")
+    """Required combinations the schema cannot express."""
+    match type(event).__name__:
+        case "SentenceImposed":
+            if not event.offences:
+                yield Problem("offences", "must list at least one offence")
+            yield from _custodial_term_problems(
+                event.disposal, event.custodial_term_months, "disposal", "custodial_term_months"
+            )
+        case "AppealDetermined":
+            if event.outcome == "sentence_varied" and event.new_disposal is None:
+                yield Problem("new_disposal", "is required when the outcome is sentence_varied")
+            yield from _custodial_term_problems(
+                event.new_disposal,
+                event.new_custodial_term_months,
+                "new_disposal",
+                "new_custodial_term_months",
+            )
+        case "MappaManagementChanged":
+            if event.level not in (1, 2, 3):
+                yield Problem("level", "must be 1, 2 or 3")
+            if event.category not in (1, 2, 3, 4):
+                yield Problem("category", "must be 1, 2, 3 or 4")
+        case "OffenderIdentifiersLinked":
+            subject = event.envelope.subject
+            if subject.noms_number is None and subject.pnc is None and subject.cro is None:
+                yield Problem(
+                    "envelope.subject", "must link the CRN to at least one of noms_number, pnc, cro"
+                )
+        case "TemporaryReleaseDecided" | "HomeDetentionCurfewDecided":
+            date_field = "first_release_date" if hasattr(event, "first_release_date") else "release_date"
+            if event.decision == "granted" and getattr(event, date_field) is None:
+                yield Problem(date_field, "is required when the decision is granted")

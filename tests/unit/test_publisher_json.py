@@ -104,3 +104,89 @@ def test_an_event_from_the_wrong_agency_is_refused() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     message = problems(sentence(noms_number="bad", sentence_date="2099-01-01"))
     assert "noms_number" in message and "sentence_date" in message
+
+
+def other(event_type: str, **fields) -> dict:
+    return {"event_type": event_type, **fields}
+
+
+@pytest.mark.parametrize(
+    ("data", "source", "field", "rule"),
+    [
+        (
+            other(
+                "AppealDetermined", case_ref="01WS0000126", appeal_type="sentence", outcome="sentence_varied"
+            ),
+            "court",
+            "new_disposal",
+            "required when the outcome is sentence_varied",
+        ),
+        (
+            other(
+                "AppealDetermined",
+                case_ref="01WS0000126",
+                appeal_type="sentence",
+                outcome="sentence_varied",
+                new_disposal="custody",
+            ),
+            "court",
+            "new_custodial_term_months",
+            "required for a custody disposal",
+        ),
+        (
+            other("MappaManagementChanged", crn="X123456", level=4, category=1),
+            "probation",
+            "level",
+            "1, 2 or 3",
+        ),
+        (other("OffenderIdentifiersLinked", crn="X123456"), "probation", "envelope.subject", "at least one"),
+        (
+            other("TemporaryReleaseDecided", noms_number="A1234BC", decision="granted"),
+            "prison",
+            "first_release_date",
+            "required when the decision is granted",
+        ),
+        (
+            other("PrisonerRecordsMerged", noms_number="A1234BC", removed_noms_number="A12"),
+            "prison",
+            "removed_noms_number",
+            "A1234BC",
+        ),
+        (
+            other("PrisonerEscaped", noms_number="A1234BC", escaped_at="2099-01-01T00:00:00Z"),
+            "prison",
+            "escaped_at",
+            "future",
+        ),
+        (
+            other(
+                "VictimReferred",
+                case_ref="01WS0000126",
+                referral_date="2026-01-01",
+                victim={"person_ref": "P1", "name": "N", "address": {"postcode": "LS1 1AA"}},
+            ),
+            "youth-justice",
+            None,
+            None,
+        ),
+        (
+            other(
+                "VictimReferred",
+                case_ref="01WS0000126",
+                referral_date="2026-01-01",
+                victim={"person_ref": "P1", "name": "N", "address": {"postcode": "LS1 1AA"}},
+            ),
+            "prison",
+            "envelope.source.agency",
+            "does not publish VictimReferred",
+        ),
+    ],
+)
+def test_rules_beyond_the_schema_for_other_events(
+    data: dict, source: str, field: str | None, rule: str | None
+) -> None:
+    if field is None:
+        assert event_from_json(data, source, NOW).envelope.source.agency == source
+        return
+    message = problems(data, source)
+    assert field in message and rule in message, message
