@@ -22,22 +22,12 @@ from aiokafka import AIOKafkaProducer
 
 from connectors.avro import AvroCodec, hub_codec
 from connectors.registry import SchemaRegistry, value_subject
-from schemas import event_schemas
+from schemas import event_schemas, identifier_kinds
 from schemas.models import AvroRecord
 from schemas.validation import InvalidEvent, Problem, check_event, parse_event, schema_for
 
 ENVELOPE_FIELDS = ("event_id", "event_type", "occurred_at", "published_at", "source")
-IDENTIFIER_FIELDS = (
-    "noms_number",
-    "booking_id",
-    "crn",
-    "pnc",
-    "cro",
-    "case_ref",
-    "patient_ref",
-    "pb_case_ref",
-    "ho_ref",
-)
+IDENTIFIER_FIELDS = identifier_kinds()
 SOURCE_FIELDS = ("system", "establishment")
 DEFAULT_SYSTEM = "hub publish"
 

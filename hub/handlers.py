@@ -31,36 +31,12 @@ from routing.timers import (
     referral_due,
 )
 from routing.units import UnitDirectory
+from schemas import identifier_kinds
 from schemas.models import AvroRecord
 
 log = logging.getLogger(__name__)
 
-IDENTIFIER_KINDS = (
-    "noms_number",
-    "booking_id",
-    "crn",
-    "pnc",
-    "cro",
-    "case_ref",
-    "patient_ref",
-    "pb_case_ref",
-    "ho_ref",
-)
-# Identifiers that name a case rather than a person: linking them to an offender would be wrong.
-CASE_SCOPED_EVENTS = frozenset(
-    {
-        "VictimReferred",
-        "VictimDeclinedScheme",
-        "CaseAllocated",
-        "DiscretionaryCaseOpened",
-        "VictimPreferencesUpdated",
-        "VictimOptedOut",
-        "VictimOptedIn",
-        "VictimContacted",
-        "AppealLodged",
-        "AppealDetermined",
-    }
-)
+IDENTIFIER_KINDS = identifier_kinds()
 
 
 class Unmatched(Exception):

@@ -8,17 +8,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-AGENCY_SOURCES = (
-    "court",
-    "witness-care",
-    "youth-justice",
-    "prison",
-    "probation",
-    "parole-board",
-    "hospital",
-    "home-office",
-    "vcs",
-)
+from schemas import AGENCIES
+
+AGENCY_SOURCES = AGENCIES
 # Where `hub up` leaves the embedded broker's address for the other commands to find.
 BROKER_ADDRESS_FILE = "broker.address"
 

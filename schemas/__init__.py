@@ -20,6 +20,19 @@ SCHEMA_DIR = Path(__file__).parent
 COMMON_FOLDER = "common"
 NOTIFICATION_FOLDER = "vlo"
 
+# The agency codes of DOMAIN.md section 2, in the order operators see them.
+AGENCIES = (
+    "court",
+    "witness-care",
+    "youth-justice",
+    "prison",
+    "probation",
+    "parole-board",
+    "hospital",
+    "home-office",
+    "vcs",
+)
+
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
 
@@ -123,6 +136,11 @@ def load_schemas(directory: Path = SCHEMA_DIR) -> dict[str, RecordSchema]:
             )
         schemas[record.name] = record
     return schemas
+
+
+def identifier_kinds(directory: Path = SCHEMA_DIR) -> tuple[str, ...]:
+    """The identifiers of a person (noms_number, crn, ...), as the shared Identifiers record lists them."""
+    return tuple(field["name"] for field in _read(directory / COMMON_FOLDER / "Identifiers.avsc")["fields"])
 
 
 def event_schemas() -> dict[str, RecordSchema]:

@@ -19,22 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas import RecordSchema, event_schemas
+from schemas import AGENCIES, RecordSchema, event_schemas
 from schemas.models import AvroRecord, event_model
-
-AGENCIES = frozenset(
-    {
-        "court",
-        "witness-care",
-        "youth-justice",
-        "prison",
-        "probation",
-        "parole-board",
-        "hospital",
-        "home-office",
-        "vcs",
-    }
-)
 
 IDENTIFIER_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "noms_number": (re.compile(r"[A-Z]\d{4}[A-Z]{2}"), "must be a letter, 4 digits and 2 letters (A1234BC)"),
