@@ -22,11 +22,9 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -79,8 +77,16 @@ def bases() -> tuple[tuple[str, str, dict[str, Any]], ...]:
         case_ref, noms = f"FZB000{n}", f"F123{n}FZ"
         found += [
             ("court", "SentenceImposed", _record(sentence(case_ref, noms), "court")),
-            ("witness-care", "VictimReferred", _record(referral(case_ref, f"FZ-{n}", FUZZ_VICTIM, postcode), "witness-care")),
-            ("vcs", "CaseAllocated", _record(allocation(case_ref, UNIT_OF_POSTCODE[postcode], f"vlo-fz-{n}"), "vcs")),
+            (
+                "witness-care",
+                "VictimReferred",
+                _record(referral(case_ref, f"FZ-{n}", FUZZ_VICTIM, postcode), "witness-care"),
+            ),
+            (
+                "vcs",
+                "CaseAllocated",
+                _record(allocation(case_ref, UNIT_OF_POSTCODE[postcode], f"vlo-fz-{n}"), "vcs"),
+            ),
             ("prison", "PrisonerReleased", _record(release(noms), "prison")),
         ]
     for path in sorted(SCHEMA_DIR.glob("*/*.example.json")):
@@ -164,9 +170,7 @@ def _draw_material() -> Material:
                     )
                 ),
                 ints=data.draw(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=30, max_size=30)),
-                moments=data.draw(
-                    st.lists(st.datetimes(timezones=st.just(UTC)), min_size=20, max_size=20)
-                ),
+                moments=data.draw(st.lists(st.datetimes(timezones=st.just(UTC)), min_size=20, max_size=20)),
                 snippets=data.draw(st.lists(st.binary(min_size=1, max_size=12), min_size=20, max_size=20)),
             )
         )
@@ -224,7 +228,9 @@ class Fuzzer:
     def headers(self) -> tuple[tuple[str, bytes], ...]:
         if self.rng.random() < 0.95:
             return ()
-        return tuple((f"h{i}", self.rng.randbytes(self.rng.randint(0, 16))) for i in range(self.rng.randint(1, 3)))
+        return tuple(
+            (f"h{i}", self.rng.randbytes(self.rng.randint(0, 16))) for i in range(self.rng.randint(1, 3))
+        )
 
     def random_bytes(self) -> bytes:
         roll = self.rng.random()
@@ -241,12 +247,18 @@ class Fuzzer:
 
     def random_body(self) -> bytes:
         """A real header with a random body: the decoder, not the framing, must refuse it."""
-        return SINGLE_OBJECT_MARKER + self.rng.choice(self.fingerprints) + self.rng.randbytes(self.rng.randint(0, 400))
+        return (
+            SINGLE_OBJECT_MARKER
+            + self.rng.choice(self.fingerprints)
+            + self.rng.randbytes(self.rng.randint(0, 400))
+        )
 
     def mangled(self, payload: bytes) -> bytes:
         value = bytearray(payload)
         for _ in range(self.rng.choice((1, 1, 1, 2, 2, 3, 4))):
-            op = self.rng.choice(("flip", "flip", "truncate", "insert", "delete", "splice", "duplicate", "overwrite"))
+            op = self.rng.choice(
+                ("flip", "flip", "truncate", "insert", "delete", "splice", "duplicate", "overwrite")
+            )
             at = self.rng.randint(0, len(value))
             if op == "flip" and value:
                 i = self.rng.randrange(len(value))
@@ -276,7 +288,11 @@ class Fuzzer:
         if isinstance(old, datetime):
             return rng.choice((*self.m.moments, datetime.now(UTC) + timedelta(days=rng.randint(-4000, 400))))
         if isinstance(old, date):
-            return rng.choice(self.m.moments).date() if rng.random() < 0.5 else date.today() + timedelta(days=rng.randint(-4000, 400))
+            return (
+                rng.choice(self.m.moments).date()
+                if rng.random() < 0.5
+                else date.today() + timedelta(days=rng.randint(-4000, 400))
+            )
         if isinstance(old, uuid.UUID):
             return uuid.UUID(int=rng.getrandbits(128))
         if isinstance(old, list):
@@ -306,18 +322,26 @@ class Fuzzer:
                 value = _encode(event_type, candidate)
             except Exception:
                 continue
-            return Outgoing(self.source(source), self.key(message_key_of(candidate)), value, self.headers(), "field")
+            return Outgoing(
+                self.source(source), self.key(message_key_of(candidate)), value, self.headers(), "field"
+            )
         return Outgoing(source, message_key_of(base), _encode(event_type, base), kind="field")
 
     def noise(self) -> Outgoing:
         roll = self.rng.random()
         if roll < 0.30:
-            return Outgoing(self.rng.choice(AGENCY_SOURCES), self.key(None), self.random_bytes(), self.headers(), "random")
+            return Outgoing(
+                self.rng.choice(AGENCY_SOURCES), self.key(None), self.random_bytes(), self.headers(), "random"
+            )
         if roll < 0.40:
-            return Outgoing(self.rng.choice(AGENCY_SOURCES), self.key(None), self.random_body(), self.headers(), "body")
+            return Outgoing(
+                self.rng.choice(AGENCY_SOURCES), self.key(None), self.random_body(), self.headers(), "body"
+            )
         if roll < 0.75:
             source, payload, key = self.rng.choice(self.payloads)
-            return Outgoing(self.source(source), self.key(key), self.mangled(payload), self.headers(), "mangled")
+            return Outgoing(
+                self.source(source), self.key(key), self.mangled(payload), self.headers(), "mangled"
+            )
         if roll < 0.95:
             return self.field_mutant()
         source, payload, key = self.rng.choice(self.payloads)
@@ -406,7 +430,9 @@ async def _publish(broker: str, prefix: str, messages: list[Outgoing]) -> Sent:
 
 
 def _wait_consumed(hub: Hub, total: int, timeout: float) -> float:
-    return consumed(eventually(lambda: scrape(hub), lambda text: consumed(text) >= total, timeout, interval=1))
+    return consumed(
+        eventually(lambda: scrape(hub), lambda text: consumed(text) >= total, timeout, interval=1)
+    )
 
 
 def _release_notifications(broker: str, prefix: str, wanted: set[str]) -> list[dict[str, Any]]:
@@ -546,7 +572,9 @@ def _mangle_strategy() -> st.SearchStrategy[tuple[str, bytes]]:
             value = value[:at] + insert + value[at + length :]
         return source, value
 
-    edits = st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 8), st.binary(max_size=6)), min_size=1, max_size=4)
+    edits = st.lists(
+        st.tuples(st.integers(0, 4000), st.integers(0, 8), st.binary(max_size=6)), min_size=1, max_size=4
+    )
     return st.builds(apply, payloads, edits)
 
 
@@ -556,12 +584,18 @@ def _mangle_strategy() -> st.SearchStrategy[tuple[str, bytes]]:
         st.tuples(st.sampled_from(AGENCY_SOURCES), st.binary(max_size=500)),
         st.tuples(
             st.sampled_from(AGENCY_SOURCES),
-            st.builds(lambda fp, body: SINGLE_OBJECT_MARKER + fp + body, st.sampled_from([s.fingerprint for s in event_schemas().values()]), st.binary(max_size=300)),
+            st.builds(
+                lambda fp, body: SINGLE_OBJECT_MARKER + fp + body,
+                st.sampled_from([s.fingerprint for s in event_schemas().values()]),
+                st.binary(max_size=300),
+            ),
         ),
         _mangle_strategy(),
     )
 )
-def test_ingest_accepts_or_refuses_with_a_reason_and_never_raises_anything_else(item: tuple[str, bytes]) -> None:
+def test_ingest_accepts_or_refuses_with_a_reason_and_never_raises_anything_else(
+    item: tuple[str, bytes],
+) -> None:
     """Anything but a permanent failure escaping ingest would make the worker retry its batch for ever."""
     source, value = item
     message = InboundMessage(f"agency.{source}.events", 0, 0, None, None, value)
@@ -570,7 +604,3 @@ def test_ingest_accepts_or_refuses_with_a_reason_and_never_raises_anything_else(
     except PERMANENT_FAILURES as refused:
         assert str(refused)
         assert FUZZ_VICTIM not in str(refused)
-
-
-def _unused(*_: Callable | Path) -> None:  # keep imports used only in annotations explicit
-    return None
