@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import getpass
 import json
+import os
 import signal
 import sys
 import time
@@ -254,6 +256,177 @@ def queue_read(
 
     with contextlib.suppress(KeyboardInterrupt):  # --follow ends with Ctrl-C
         asyncio.run(read())
+
+
+dlq_app = typer.Typer(
+    help="Dead letters: what failed, why, and what to do with it. Every command is audited.",
+    no_args_is_help=True,
+)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _operator(actor: str | None) -> str:
+    return actor or os.environ.get("HUB_OPERATOR") or getpass.getuser()
+
+
+ActorOption = Annotated[
+    str | None, typer.Option(help="Who is acting (default: HUB_OPERATOR or the login name).")
+]
+SourceFilter = Annotated[str | None, typer.Option(help="Only dead letters from this agency.")]
+StageFilter = Annotated[str | None, typer.Option(help="Only this failed stage (ingest, route, ...).")]
+ErrorFilter = Annotated[str | None, typer.Option("--error-class", help="Only this error class.")]
+SinceFilter = Annotated[
+    datetime | None, typer.Option(help="Only those that failed at or after this instant (UTC).")
+]
+UntilFilter = Annotated[
+    datetime | None, typer.Option(help="Only those that failed at or before this instant (UTC).")
+]
+
+
+def _dead_letters(settings: Settings, ids: list[str] | None = None, **filters: Any) -> tuple[list[Any], Any]:
+    from hub.dead_letters import DeadLetterFilter, purged, read_dead_letters
+    from hub.store.repository import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    address = _broker(settings)
+    letters = asyncio.run(read_dead_letters(address, settings.dead_letter_topic, purged(engine)))
+    utc = {
+        k: (v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v)
+        for k, v in filters.items()
+    }
+    wanted = DeadLetterFilter(**utc)
+    chosen = [
+        letter for letter in letters if wanted.matches(letter, settings) and (not ids or letter.id in ids)
+    ]
+    if ids:
+        missing = sorted(set(ids) - {letter.id for letter in chosen})
+        if missing:
+            _fail(
+                f"no dead letter with id {', '.join(missing)} (ids are partition:offset, see `hub dlq list`)"
+            )
+    return chosen, engine
+
+
+@dlq_app.command("list")
+def dlq_list(
+    source: SourceFilter = None,
+    stage: StageFilter = None,
+    error_class: ErrorFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    actor: ActorOption = None,
+) -> None:
+    """Dead letters as JSON Lines: id, source, stage, error class, reason and age. No payloads."""
+    from hub.dead_letters import audit
+
+    settings = Settings()
+    filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
+    letters, engine = _dead_letters(settings, **filters)
+    now = datetime.now(UTC)
+    for letter in letters:
+        typer.echo(json.dumps(letter.summary(settings, now)))
+    audit(
+        engine,
+        _operator(actor),
+        "dlq.list",
+        " ".join(f"{k}={v}" for k, v in filters.items() if v) or "all",
+        len(letters),
+    )
+
+
+@dlq_app.command("show")
+def dlq_show(
+    dead_letter_id: Annotated[str, typer.Argument(help="partition:offset")], actor: ActorOption = None
+) -> None:
+    """One dead letter: its headers and a redacted view of its payload."""
+    from connectors.avro import hub_codec
+    from connectors.registry import registry_for
+    from hub.dead_letters import audit
+    from hub.redaction import redacted_view
+
+    settings = Settings()
+    letters, engine = _dead_letters(settings, [dead_letter_id])
+    letter = letters[0]
+    codec = hub_codec(registry=registry_for(settings.schema_registry_url))
+    shown = {
+        **letter.summary(settings, datetime.now(UTC)),
+        "headers": {
+            name: value.decode("utf-8", "replace")
+            for name, value in letter.headers.items()
+            if name.startswith("hub.")
+        },
+        "payload": redacted_view(codec, letter.value),
+    }
+    typer.echo(json.dumps(shown, indent=2, default=str))
+    audit(engine, _operator(actor), "dlq.show", dead_letter_id, 1)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead letter ids (partition:offset).")] = None,
+    all_matching: Annotated[
+        bool, typer.Option("--all", help="Every dead letter matching the filters.")
+    ] = False,
+    source: SourceFilter = None,
+    stage: StageFilter = None,
+    error_class: ErrorFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    rate: Annotated[float, typer.Option(help="Most replays per second.")] = 50.0,
+    actor: ActorOption = None,
+) -> None:
+    """Republish the original bytes to their original topic, marked as a replay."""
+    from hub.dead_letters import audit, replay
+
+    if not ids and not all_matching:
+        _fail("name dead letter ids, or --all (with filters) to replay every one that matches")
+    settings = Settings()
+    filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
+    letters, engine = _dead_letters(settings, ids, **filters)
+    who = _operator(actor)
+    sent = asyncio.run(replay(_broker(settings), letters, who, rate))
+    audit(
+        engine,
+        who,
+        "dlq.replay",
+        " ".join(ids or []) or " ".join(f"{k}={v}" for k, v in filters.items() if v) or "all",
+        sent,
+    )
+    typer.echo(f"replayed {sent} dead letter(s)")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    source: SourceFilter = None,
+    stage: StageFilter = None,
+    error_class: ErrorFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    actor: ActorOption = None,
+) -> None:
+    """Hide the matching dead letters from every later list, show and replay (asks first)."""
+    from hub.dead_letters import audit, purge
+
+    settings = Settings()
+    filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
+    letters, engine = _dead_letters(settings, **filters)
+    if not letters:
+        typer.echo("nothing to purge")
+        return
+    if not yes and not typer.confirm(
+        f"Purge {len(letters)} dead letter(s)? They cannot be replayed afterwards"
+    ):
+        _fail("not purged", 1)
+    count = purge(engine, letters)
+    audit(
+        engine,
+        _operator(actor),
+        "dlq.purge",
+        " ".join(f"{k}={v}" for k, v in filters.items() if v) or "all",
+        count,
+    )
+    typer.echo(f"purged {count} dead letter(s)")
 
 
 parked_app = typer.Typer(help="Events waiting for a case or identifier link.", no_args_is_help=True)

@@ -214,3 +214,24 @@ class Notification(Base):
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class OperatorAction(Base):
+    """The audit of what operators did: who, when, what, and how many records it touched."""
+
+    __tablename__ = "operator_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))  # dlq.list, dlq.show, dlq.replay, dlq.purge
+    target: Mapped[str] = mapped_column(Text)  # ids or the filter
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class PurgedDeadLetter(Base):
+    """A dead letter an operator purged: hidden from later listings (the topic itself keeps it until retention)."""
+
+    __tablename__ = "purged_dead_letters"
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    offset: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    purged_at: Mapped[datetime] = mapped_column(UtcDateTime())
