@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
+from connectors.avro_diagnosis import locate_problem
 from schemas import RecordSchema, load_schemas
 
 if TYPE_CHECKING:
@@ -131,15 +132,11 @@ class AvroCodec:
             raise UndecodableMessage(
                 f"{writer.name}: the writer's schema cannot be read into the hub's: {_resolution_detail(error)}"
             ) from None
-        except UnicodeDecodeError:
-            raise UndecodableMessage(f"{writer.name}: a string field is not valid UTF-8") from None
-        except (EOFError, StopIteration, IndexError, ValueError, TypeError, OverflowError) as error:
-            # fastavro reports a truncated or corrupt body through several exception types
-            raise UndecodableMessage(
-                f"{writer.name}: body is truncated or corrupt ({type(error).__name__})"
-            ) from None
         except Exception as error:
-            raise UndecodableMessage(f"{writer.name}: cannot read body ({type(error).__name__})") from None
+            # fastavro says only that the body is corrupt, through several exception types; find the field.
+            where = locate_problem(payload, offset, writer.definition)
+            detail = where or f"body is truncated or corrupt ({type(error).__name__})"
+            raise UndecodableMessage(f"{writer.name}: {detail}") from None
         if body.tell() != len(payload):
             raise UndecodableMessage(
                 f"{writer.name}: {len(payload) - body.tell()} unexpected bytes after the record"

@@ -51,6 +51,21 @@ class UnknownReference(ValueError):
     """The event refers to something the hub never produced: it can never succeed (a dead letter)."""
 
 
+class IdentityConflict(ValueError):
+    """The event's identifiers belong to different offender records. Joining them on an ordinary event's word
+    could send one offender's news to another's victims, so it waits for an operator (replay after a link)."""
+
+    def __init__(self, kinds: list[str]) -> None:
+        super().__init__(
+            f"envelope.subject: identifiers belong to different offender records ({', '.join(sorted(kinds))}); "
+            "an OffenderIdentifiersLinked or PrisonerRecordsMerged must join them before this event is replayed"
+        )
+
+
+# Only these events may say that two offender records are one person.
+LINKING_EVENTS = frozenset({"OffenderIdentifiersLinked"})
+
+
 @dataclass
 class Effects:
     new_keys: list[IdentifierKey] = field(default_factory=list)
@@ -128,15 +143,21 @@ class EventHandlers:
 
     def _offender(self, ingested: IngestedEvent) -> tuple[Offender, Effects]:
         keys = subject_keys(ingested.event)
-        found = self.store.offenders_for(keys)
-        if not found:
+        found = self._one_offender(ingested.event_type, keys)
+        if found is None:
             raise Unmatched(keys)
-        offender = found[0]
+        return found, Effects(new_keys=self.store.link(found, keys))
+
+    def _one_offender(self, event_type: str, keys: list[IdentifierKey]) -> Offender | None:
+        """The offender these identifiers name; two records are merged only on a linking event's word."""
+        found = self.store.offenders_for(keys)
+        if len(found) > 1 and event_type not in LINKING_EVENTS:
+            owners = self.store.owners(keys)
+            raise IdentityConflict([kind for (kind, _), owner in owners.items() if owner is not found[0]])
         for other in found[1:]:
-            # The agency states these identifiers belong to one person: one offender record, not two.
-            self.store.merge_offenders(keep=offender, remove=other)
-            log.info("merged two offender records linked by %s", ingested.event_type)
-        return offender, Effects(new_keys=self.store.link(offender, keys))
+            self.store.merge_offenders(keep=found[0], remove=other)
+            log.info("merged two offender records linked by %s", event_type)
+        return found[0] if found else None
 
     def _notify_case(
         self,
@@ -200,8 +221,7 @@ class EventHandlers:
         )
         case = self.store.case_by_ref(case_ref)
         if case is None:
-            found = self.store.offenders_for(keys)
-            offender = found[0] if found else self.store.new_offender()
+            offender = self._one_offender(ingested.event_type, keys) or self.store.new_offender()
             case = Case(
                 case_ref=case_ref,
                 offender=offender,

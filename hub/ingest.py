@@ -39,9 +39,10 @@ def ingest(
 ) -> IngestedEvent:
     if source is None:
         raise Rejected(f"topic {message.topic} is not an agency inbound topic")
-    if len(message.value) > max_bytes:
-        raise Rejected(f"payload of {len(message.value)} bytes is over the {max_bytes}-byte limit")
-    decoded = codec.decode(message.value)
+    payload = message.value or b""
+    if len(payload) > max_bytes:
+        raise Rejected(f"payload of {len(payload)} bytes is over the {max_bytes}-byte limit")
+    decoded = codec.decode(payload)
     event = parse_event(decoded.schema.name, decoded.record)
     check_event(event, channel=source, today=today)
     return IngestedEvent(message=message, event=event, source=source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,7 +19,7 @@ class InboundMessage:
     offset: int
     timestamp_ms: int | None
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone, kept as it came
     headers: Headers = field(default_factory=list)
 
 
@@ -27,16 +29,31 @@ class OutboundRecord:
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: Headers = field(default_factory=list)
 
 
+def operator_safe_reason(error: BaseException, safe_to_show: tuple[type[BaseException], ...]) -> str:
+    """A reason operators may read. The hub's own errors name fields and rules, never values; other
+    exceptions (a database's, a library's) can quote the data they choked on, so only their type is given."""
+    if isinstance(error, safe_to_show):
+        return str(error)
+    cause = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
+    detail = f" ({type(cause).__name__})" if cause is not None else ""
+    return f"{type(error).__name__}{detail} while applying the event; see the worker log"
+
+
+def log_without_values(logger: logging.Logger, what: str, error: BaseException) -> None:
+    """Log where an unexpected error came from, without its message (it may quote personal data)."""
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    logger.error("%s: %s\n%s", what, type(error).__name__, frames)
+
+
 def dead_letter(
-    message: InboundMessage, topic: str, stage: str, error: BaseException | str, attempts: int = 1
-):
+    message: InboundMessage, topic: str, stage: str, error_class: str, reason: str, attempts: int = 1
+) -> OutboundRecord:
     """The original key, value and headers untouched, plus headers that say what failed where (DESIGN.md)."""
     now = datetime.now(UTC).isoformat().encode()
-    error_class = type(error).__name__ if isinstance(error, BaseException) else "Rejected"
     added: Headers = [
         ("hub.original.topic", message.topic.encode()),
         ("hub.original.partition", str(message.partition).encode()),
@@ -44,7 +61,7 @@ def dead_letter(
         ("hub.original.timestamp", str(message.timestamp_ms or "").encode()),
         ("hub.error.stage", stage.encode()),
         ("hub.error.class", error_class.encode()),
-        ("hub.error.message", str(error)[:1000].encode()),
+        ("hub.error.message", reason[:1000].encode()),
         ("hub.attempts", str(attempts).encode()),
         ("hub.first_failure_at", now),
         ("hub.last_failure_at", now),

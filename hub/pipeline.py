@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from connectors.avro import AvroCodec
 from connectors.registry import RegistryUnavailable
 from hub import metrics
-from hub.handlers import EventHandlers, Unmatched
+from hub.handlers import EventHandlers, IdentityConflict, UnknownReference, Unmatched
 from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
-from hub.messages import InboundMessage, OutboundRecord, dead_letter
+from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values, operator_safe_reason
 from hub.notify import Cause, NotificationFactory
 from hub.settings import Settings
 from hub.store.models import Notification, ParkedEvent, Timer
@@ -32,6 +32,10 @@ from routing.units import UnitDirectory
 log = logging.getLogger(__name__)
 
 TRANSIENT_FAILURES = (OperationalError, RegistryUnavailable)
+# The hub's own errors: their messages name fields and rules, never values, so operators may read them.
+SAFE_TO_SHOW = (*PERMANENT_FAILURES, UnknownReference, IdentityConflict, NotImplementedError)
+# A batch delivers its own notifications; the outbox sweep only takes those a crash left behind this long.
+OUTBOX_GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -73,9 +77,7 @@ class Pipeline:
                 metrics.EVENTS.labels(source=source or "unknown", outcome="dead_letter").inc()
                 metrics.DEAD_LETTERS.labels(stage="ingest", error_class=type(error).__name__).inc()
                 log.warning("dead letter from %s@%s: %s", message.topic, message.offset, error)
-                result.dead_letters.append(
-                    dead_letter(message, self.settings.dead_letter_topic, "ingest", error)
-                )
+                result.dead_letters.append(self._dead_letter(message, "ingest", error))
         if not valid:
             return result
         # Agencies publish to separate topics; applying a batch in publication order keeps cause before effect
@@ -87,18 +89,23 @@ class Pipeline:
             raise
         except Exception:
             # A bug or bad data in one event must not hold back the rest: find it by applying one at a time.
-            log.exception("batch failed; applying its %d events one by one", len(valid))
+            log.warning("batch failed; applying its %d events one by one", len(valid))
             for ingested in valid:
                 try:
                     self._apply_all([ingested], now, result)
                 except TRANSIENT_FAILURES:
                     raise
                 except Exception as error:
-                    metrics.DEAD_LETTERS.labels(stage="route", error_class=type(error).__name__).inc()
-                    result.dead_letters.append(
-                        dead_letter(ingested.message, self.settings.dead_letter_topic, "route", error)
+                    log_without_values(
+                        log, f"dead letter at route for {ingested.event_type} {ingested.event_id}", error
                     )
+                    metrics.DEAD_LETTERS.labels(stage="route", error_class=type(error).__name__).inc()
+                    result.dead_letters.append(self._dead_letter(ingested.message, "route", error))
         return result
+
+    def _dead_letter(self, message: InboundMessage, stage: str, error: BaseException) -> OutboundRecord:
+        reason = operator_safe_reason(error, SAFE_TO_SHOW)
+        return dead_letter(message, self.settings.dead_letter_topic, stage, type(error).__name__, reason)
 
     def _apply_all(self, events: list[IngestedEvent], now: datetime, result: BatchResult) -> None:
         produced: list[Notification] = []
@@ -161,7 +168,8 @@ class Pipeline:
     def pending_outbox(self, limit: int = 1000) -> list[Notification]:
         """Notifications due on their queue: left unconfirmed by a crash, or released from a hold."""
         with Session(self.engine, expire_on_commit=False) as session:
-            return CaseStore(session).unpublished(self.clock(), limit)
+            now = self.clock()
+            return CaseStore(session).unpublished(now, now - timedelta(seconds=OUTBOX_GRACE_SECONDS), limit)
 
     def parked_events(self, older_than_seconds: float = 0.0) -> list[ParkedEvent]:
         """Events still waiting for a case, oldest first (what operators see)."""

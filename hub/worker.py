@@ -41,7 +41,7 @@ def _inbound(message: Any) -> InboundMessage:
         offset=message.offset,
         timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
         key=message.key,
-        value=message.value or b"",
+        value=message.value,
         headers=[(k, v) for k, v in (message.headers or [])],
     )
 

@@ -28,11 +28,24 @@ IDENTIFIER_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "pnc": (re.compile(r"\d{4}/\d{7}[A-Z]"), "must be YYYY/NNNNNNNA"),
     "cro": (re.compile(r"\d{1,6}/\d{2}[A-Z]"), "must be NNNNNN/YYA"),
     "case_ref": (re.compile(r"[A-Za-z0-9][A-Za-z0-9/\-]{0,39}"), "must be 1-40 letters, digits, / or -"),
+    # The hub's own unit codes (routing/data/units.json), which are also part of topic names.
+    "unit_code": (re.compile(r"[A-Z0-9]{2,8}"), "must be a unit code: 2-8 capital letters or digits"),
 }
 # Fields named like an identifier anywhere in an event are held to the identifier's format.
 IDENTIFIER_ALIASES = {"removed_noms_number": "noms_number"}
 
 MAX_STRING_LENGTH = 2000
+# Shorter limits where a longer value can only be a mistake (and the case store keeps no more).
+FIELD_LENGTHS = {
+    "name": 200,
+    "person_ref": 64,
+    "vlo_id": 64,
+    "court_code": 200,
+    "postcode": 16,
+    "language": 16,
+}
+# Control characters (NUL above all, which PostgreSQL cannot store) are never part of a real value.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_LIST_LENGTH = 200
 CUSTODIAL_DISPOSALS = frozenset({"custody", "detention", "dto"})
 
@@ -146,6 +159,9 @@ def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iter
                     yield Problem(field_path, rule)
             if field_def.get("hub.not_future") and _day(field_value) > today:
                 yield Problem(field_path, "cannot be in the future")
+            limit = FIELD_LENGTHS.get(name)
+            if limit is not None and isinstance(field_value, str) and len(field_value) > limit:
+                yield Problem(field_path, f"is longer than {limit} characters")
             yield from _field_problems(
                 field_value, _record_definition(field_def.get("type")), f"{field_path}.", today
             )
@@ -157,8 +173,11 @@ def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iter
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _field_problems(item, definition, f"{path}{key}.", today)
-    elif isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
-        yield Problem(path.rstrip("."), f"is longer than {MAX_STRING_LENGTH} characters")
+    elif isinstance(value, str):
+        if len(value) > MAX_STRING_LENGTH:
+            yield Problem(path.rstrip("."), f"is longer than {MAX_STRING_LENGTH} characters")
+        if CONTROL_CHARACTERS.search(value):
+            yield Problem(path.rstrip("."), "contains a control character")
 
 
 def _record_definition(schema: Any) -> Any:

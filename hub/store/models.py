@@ -82,7 +82,7 @@ class Case(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_ref: Mapped[str] = mapped_column(String(64), unique=True)
     offender_id: Mapped[int] = mapped_column(ForeignKey("offenders.id"), index=True)
-    court_code: Mapped[str | None] = mapped_column(String(64))
+    court_code: Mapped[str | None] = mapped_column(String(200))
     sentence_date: Mapped[date | None] = mapped_column(Date)
     youth: Mapped[bool] = mapped_column(Boolean, default=False)
     # [{code, description, classification}]: kept so an appeal can re-run eligibility on the same offences.

@@ -92,6 +92,15 @@ class CaseStore:
                 found.append(offender)
         return found
 
+    def owners(self, keys: Iterable[IdentifierKey]) -> dict[IdentifierKey, Offender]:
+        """Which offender each known identifier belongs to."""
+        owners = {}
+        for key in keys:
+            found = self.offenders_for([key])
+            if found:
+                owners[key] = found[0]
+        return owners
+
     def merge_offenders(self, keep: Offender, remove: Offender) -> None:
         """Every identifier and case of `remove` moves to `keep`: a merge re-keys, it never copies."""
         for identifier in list(remove.identifiers):
@@ -219,15 +228,19 @@ class CaseStore:
             self.session.scalars(select(Notification).where(Notification.source_event_id == source_event_id))
         )
 
-    def unpublished(self, now: datetime, limit: int = 1000) -> list[Notification]:
-        """Notifications to put on their queues: not yet published, not withdrawn, not held any longer."""
+    def unpublished(self, now: datetime, settled_before: datetime, limit: int = 1000) -> list[Notification]:
+        """Notifications to put on their queues: not published, not withdrawn, and either released from a hold
+        or left unconfirmed since before `settled_before` (a batch still delivering its own is left alone)."""
         return list(
             self.session.scalars(
                 select(Notification)
                 .where(
                     Notification.published_at.is_(None),
                     Notification.withdrawn_at.is_(None),
-                    or_(Notification.release_after.is_(None), Notification.release_after <= now),
+                    or_(
+                        and_(Notification.release_after.is_(None), Notification.created_at <= settled_before),
+                        Notification.release_after <= now,
+                    ),
                 )
                 .order_by(Notification.created_at)
                 .limit(limit)

