@@ -304,6 +304,8 @@ class EventHandlers:
                 )
         if case.notifiable or case.needs_unit_decision:
             effects.notifications.extend(self._notify_case(ingested, case, content.appeal_determined(event)))
+        # An appeal that brings the case into the scheme offers it to victims already referred.
+        effects.notifications.extend(self._offer_first_contact(ingested, case))
         return effects
 
     # ---- witness care and youth justice
@@ -333,16 +335,32 @@ class EventHandlers:
         self._stop_timers(case, None, TimerKind.REFERRAL_OVERDUE)
         # Preferences, opt-outs or contacts recorded before the referral reached the hub wait under person_ref.
         effects = Effects(new_keys=[("person_ref", person.person_ref)])
-        if is_new and case.notifiable and case.sentence_date is not None:
-            due = first_contact_due(case.sentence_date)
+        if is_new:
+            effects.notifications.extend(self._offer_first_contact(ingested, case))
+        return effects
+
+    def _offer_first_contact(self, ingested: IngestedEvent, case: Case) -> list[Notification]:
+        """Ask the VLO to offer the scheme to every victim not yet offered it, once the case is eligible.
+
+        A victim referred while the case was out of the scheme is offered it when an appeal or the unit brings
+        the case in: discretionary cases get exactly the same service."""
+        if not case.notifiable or case.sentence_date is None:
+            return []
+        due = first_contact_due(case.sentence_date)
+        made = []
+        for victim in case.victims:
+            if (
+                victim.declined
+                or victim.opted_out
+                or self.store.has_timer(case, victim, TimerKind.FIRST_CONTACT)
+            ):
+                continue
             self._start_timer(TimerKind.FIRST_CONTACT, case, victim, end_of_day(due))
             cause = Cause(
-                Kind.TASK, f"first_contact:{ingested.event_id}", "VictimReferred", (ingested.event_id,)
+                Kind.TASK, f"first_contact:{ingested.event_id}", ingested.event_type, (ingested.event_id,)
             )
-            effects.notifications.append(
-                self.factory.build(cause, case, victim, TASK, first_contact_task(due), None)
-            )
-        return effects
+            made.append(self.factory.build(cause, case, victim, TASK, first_contact_task(due), None))
+        return made
 
     def victim_declined_scheme(self, ingested: IngestedEvent) -> Effects:
         event = ingested.event
@@ -478,7 +496,7 @@ class EventHandlers:
             self._start_timer(
                 TimerKind.REFERRAL_OVERDUE, case, None, end_of_day(referral_due(case.sentence_date))
             )
-        return Effects()
+        return Effects(notifications=self._offer_first_contact(ingested, case))
 
     def case_allocated(self, ingested: IngestedEvent) -> Effects:
         event = ingested.event

@@ -196,29 +196,41 @@ class Pipeline:
         self, store: CaseStore, factory: NotificationFactory, timer: Timer
     ) -> Notification | None:
         case, victim = timer.case, timer.victim
+        kind = TimerKind(timer.kind)
+        if kind is TimerKind.URGENT_UNACKNOWLEDGED:
+            return self._urgent_escalation(store, factory, timer)
         if not case.notifiable or (victim is not None and (victim.opted_out or victim.declined)):
             return None
-        kind = TimerKind(timer.kind)
-        unit_code = None
-        if kind is TimerKind.URGENT_UNACKNOWLEDGED:
-            urgent = store.notification(timer.cause)
-            if urgent is None or urgent.acknowledged_at is not None:
-                return None
-            unit_code = urgent.unit_code
-            log.error(
-                "urgent notification %s unacknowledged; escalated to unit %s triage", timer.cause, unit_code
-            )
         firing = on_fire(kind, london_day(timer.due_at - timedelta(seconds=1)), youth=case.youth)
         cause = Cause(firing.kind, f"{timer.kind}:{timer.id}", timer.kind, ())
         return factory.build(
+            cause, case, timer.victim, firing.decision, firing.content, None, to_triage=firing.to_triage
+        )
+
+    def _urgent_escalation(
+        self, store: CaseStore, factory: NotificationFactory, timer: Timer
+    ) -> Notification | None:
+        """Safety does not depend on an opt-in: an unanswered urgent notification escalates for every victim."""
+        urgent = store.notification(timer.cause)
+        if urgent is None or urgent.acknowledged_at is not None:
+            return None
+        log.error(
+            "urgent notification %s unacknowledged; escalated to unit %s triage",
+            timer.cause,
+            urgent.unit_code,
+        )
+        firing = on_fire(TimerKind.URGENT_UNACKNOWLEDGED, london_day(timer.due_at), about=urgent.event_type)
+        sources = (urgent.source_event_id,) if urgent.source_event_id else ()
+        cause = Cause(firing.kind, f"{timer.kind}:{timer.id}", timer.kind, sources)
+        return factory.build(
             cause,
-            case,
-            victim,
+            timer.case,
+            timer.victim,
             firing.decision,
             firing.content,
             None,
-            unit_code=unit_code,
-            to_triage=firing.to_triage,
+            unit_code=urgent.unit_code,
+            to_triage=True,
         )
 
     def confirm_published(self, notification_ids: list[str]) -> None:

@@ -89,6 +89,7 @@ class Worker:
             web_port=settings.web_port,
             web_bind=settings.web_host,
             web_host=settings.web_host,
+            datadir=str(settings.data_dir / "faust"),
         )
         self._define()
 
@@ -208,6 +209,7 @@ class Worker:
 
 def run_worker(settings: Settings) -> None:
     """Run a worker in the foreground until SIGINT or SIGTERM."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = Worker(settings)
     asyncio.run(worker.prepare())
     faust.Worker(worker.app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()

@@ -239,21 +239,31 @@ def licence_conditions_set(e: Any) -> NotificationContent:
     return NotificationContent(summary, victim_conditions=shown, omitted_requests=left_out)
 
 
-def licence_varied(e: Any) -> NotificationContent | None:
+def licence_varied(e: Any) -> NotificationContent:
     added, removed, varied = (
         victim_conditions(e.added),
         victim_conditions(e.removed),
         victim_conditions(e.varied),
     )
-    if not (added or removed or varied):
-        return NotificationContent("The licence was varied; no condition that protects the victim changed.")
+    left_out = omitted(e.omitted_requested_conditions)
+    asked = (
+        f" {len(left_out)} condition(s) the victim asked for were not included; the reasons are given."
+        if left_out
+        else ""
+    )
     parts = [
         f"{len(x)} {word}" for x, word in ((added, "added"), (removed, "removed"), (varied, "varied")) if x
     ]
+    changed = (
+        f"victim-related conditions {', '.join(parts)}"
+        if parts
+        else "no condition that protects the victim changed"
+    )
     return NotificationContent(
-        f"The licence was varied: victim-related conditions {', '.join(parts)}.",
+        f"The licence was varied: {changed}.{asked}",
         _facts(**{f"removed_{i + 1}": text for i, text in enumerate(removed)}),
         victim_conditions=added + varied,
+        omitted_requests=left_out,
     )
 
 

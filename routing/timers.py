@@ -61,7 +61,8 @@ class Firing:
     to_triage: bool  # the unit's triage rather than the allocated VLO
 
 
-def on_fire(timer: TimerKind, due_day: date, youth: bool = False) -> Firing:
+def on_fire(timer: TimerKind, due_day: date, youth: bool = False, about: str | None = None) -> Firing:
+    """What a due timer raises. `about` names the event behind an unacknowledged urgent notification."""
     match timer:
         case TimerKind.REFERRAL_OVERDUE:
             chase = "the youth offending team" if youth else "witness care"
@@ -104,8 +105,9 @@ def on_fire(timer: TimerKind, due_day: date, youth: bool = False) -> Firing:
                 Kind.ESCALATION,
                 URGENT_ESCALATION,
                 NotificationContent(
-                    "An urgent notification has not been acknowledged by the VLO. Triage must review the victim's "
-                    "safety now."
+                    f"An urgent notification ({about or 'event'}) has not been acknowledged by the VLO. Triage must "
+                    "review the victim's safety now.",
+                    {"unacknowledged_event_type": about} if about else {},
                 ),
                 to_triage=True,
             )

@@ -81,6 +81,13 @@ class _Builder:
             annotation = self.python_type(field["type"])
             if "default" not in field:
                 default: Any = ...
+            elif (
+                isinstance(field["default"], dict)
+                and isinstance(annotation, type)
+                and issubclass(annotation, AvroRecord)
+            ):
+                # A record's default is its fields' defaults: build the model, not a bare dict.
+                default = Field(default_factory=lambda model=annotation, data=field["default"]: model(**data))
             elif isinstance(field["default"], (list, dict)):
                 default = Field(default_factory=type(field["default"]))
             else:

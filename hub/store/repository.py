@@ -156,6 +156,12 @@ class CaseStore:
         elif existing.stopped_at is None and existing.fired_at is None:
             existing.due_at = timer.due_at
 
+    def has_timer(self, case: Case, victim: Victim | None, kind: str) -> bool:
+        self.session.flush()
+        same_victim = Timer.victim_id == victim.id if victim else Timer.victim_id.is_(None)
+        found = select(Timer.id).where(Timer.case_id == case.id, same_victim, Timer.kind == kind).limit(1)
+        return self.session.scalar(found) is not None
+
     def stop_timers(self, case: Case, victim: Victim | None, kinds: list[str], at: datetime) -> None:
         query = update(Timer).where(
             Timer.case_id == case.id,

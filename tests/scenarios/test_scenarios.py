@@ -1,0 +1,96 @@
+"""Every scenario file in this folder, end to end on the real broker, once on SQLite and once on PostgreSQL.
+
+A scenario passes when its unit queues hold each expected notification exactly once (matched on the fields
+the file lists) and no other notification for its case references, and when none of its notifications
+carries a value the file or its events mark as never to be shown. A scenario that states what DOMAIN.md
+requires and the hub does not do yet is marked `xfail: "BUG: ..."` in its file (strict: it must fail).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.scenarios.conftest import (
+    RunResult,
+    Scenario,
+    describe,
+    matches,
+    read_scenario_file,
+    scenario_files,
+)
+
+# Identifiers the runner makes up; everything else in a notification is what a VLO reads.
+IDENTIFIER_FIELDS = ("notification_id", "case_ref", "person_ref", "source_event_ids", "created_at", "vlo_id")
+
+
+def _params() -> list[Any]:
+    params = []
+    for path in scenario_files():
+        reason = read_scenario_file(path).get("xfail")
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        params.append(pytest.param(path.stem, marks=marks, id=path.stem))
+    return params
+
+
+def readable_text(notification: dict[str, Any]) -> str:
+    return json.dumps(
+        {k: v for k, v in notification.items() if k not in IDENTIFIER_FIELDS}, ensure_ascii=False
+    )
+
+
+def leaks(notification: dict[str, Any], forbidden: set[str]) -> list[str]:
+    text = readable_text(notification)
+    return sorted(value for value in forbidden if value in text)
+
+
+def problems_of(scenario: Scenario, found: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    used: set[int] = set()
+    for expected in scenario.expect:
+        hits = [i for i, n in enumerate(found) if matches(expected, n)]
+        if len(hits) != 1:
+            problems.append(f"expected once, found {len(hits)} time(s): {expected}")
+        used.update(hits)
+    for i, notification in enumerate(found):
+        if i not in used:
+            problems.append(f"unexpected notification: {describe(notification)}")
+    forbidden = scenario.sensitive | set(scenario.forbid_text)
+    for notification in found:
+        if bad := leaks(notification, forbidden):
+            problems.append(f"{describe(notification)} carries {bad}")
+        others = {name for ref, name in scenario.victims.items() if ref != notification.get("person_ref")}
+        if bad := leaks(notification, others):
+            problems.append(f"{describe(notification)} names another victim: {bad}")
+    return problems
+
+
+@pytest.mark.parametrize("name", _params())
+def test_scenario(scenario_run: RunResult, name: str) -> None:
+    scenario = scenario_run.scenarios[name]
+    errors = scenario_run.errors.get(name, [])
+    assert not errors, f"{scenario.title}\npublishing failed:\n" + "\n".join(errors)
+    found = scenario_run.notifications[name]
+    problems = problems_of(scenario, found)
+    assert not problems, (
+        f"{scenario.title} ({scenario_run.database})\n"
+        + "\n".join(problems)
+        + "\nall notifications of the scenario:\n"
+        + "\n".join(describe(n) for n in found)
+    )
+
+
+def test_no_notification_carries_protected_data(scenario_run: RunResult) -> None:
+    """Issue 4 item 7: no postcode, address line, phone, email or date of birth from any event, no prison or
+    hospital code or name, no release or curfew address and no clinical field value, in any notification."""
+    forbidden: set[str] = set()
+    for scenario in scenario_run.scenarios.values():
+        forbidden |= scenario.sensitive
+    assert forbidden, "the scenarios carry no protected values to look for"
+    assert scenario_run.all_notifications, "the scenarios produced no notifications"
+    problems = [
+        f"{describe(n)} carries {bad}" for n in scenario_run.all_notifications if (bad := leaks(n, forbidden))
+    ]
+    assert not problems, "\n".join(problems)
