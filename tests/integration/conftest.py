@@ -100,23 +100,21 @@ class Hub:
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
-@pytest.fixture
-def hub(broker: str, database_url: str, tmp_path: Path) -> Hub:
+def new_hub(broker: str, database_url: str, directory: Path) -> Hub:
     tag = uuid.uuid4().hex[:8]
     env = {
         "HUB_BROKER": broker,
         "HUB_DATABASE_URL": database_url,
-        "HUB_DATA_DIR": str(tmp_path / "hub"),
+        "HUB_DATA_DIR": str(directory / "hub"),
         "HUB_TOPIC_PREFIX": f"t{tag}.",
         "HUB_APP_ID": f"hub-test-{tag}",
         "HUB_WEB_PORT": str(free_port()),
         "HUB_SESSION_TIMEOUT_SECONDS": "6",
     }
-    return Hub(env=env, data_dir=tmp_path / "hub")
+    return Hub(env=env, data_dir=directory / "hub")
 
 
-@pytest.fixture
-def worker(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
+def running_worker(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
     """A real `hub worker` process, consuming, stopped by its pid at the end."""
     log = hub.data_dir / "worker.log"
     process = spawn([*HUB, "worker"], log, env=hub.env)
@@ -125,3 +123,35 @@ def worker(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
         yield process
     finally:
         stop(process, 10)
+
+
+@pytest.fixture
+def hub(broker: str, database_url: str, tmp_path: Path) -> Hub:
+    """A hub of its own for one test: its own topics, consumer group and database."""
+    return new_hub(broker, database_url, tmp_path)
+
+
+@pytest.fixture
+def worker(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
+    yield from running_worker(hub)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'hub.db'}"
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture(scope="module")
+def shared_hub(broker: str, shared_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    """One hub for a whole module: its tests keep apart by using their own cases, offenders and units."""
+    return new_hub(broker, shared_database_url, tmp_path_factory.mktemp("shared-hub"))
+
+
+@pytest.fixture(scope="module")
+def shared_worker(shared_hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
+    yield from running_worker(shared_hub)
