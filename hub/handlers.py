@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connectors.avro import AvroCodec
+from hub import metrics
 from hub.ingest import IngestedEvent
 from hub.notify import Cause, NotificationFactory
 from hub.settings import Settings
@@ -315,6 +316,7 @@ class EventHandlers:
         person = event.victim
         unit = self.units.resolve_unit(person.address.postcode)
         if unit == self.units.national_triage:
+            metrics.UNMATCHED_POSTCODES.inc()
             log.warning(
                 "case %s: a referred victim's postcode maps to no unit; sent to national triage",
                 case.case_ref,
@@ -396,6 +398,7 @@ class EventHandlers:
         for case in offender.cases:
             changed = month is not None and month != case.expected_release_month
             case.expected_release_month = month or case.expected_release_month
+            case.key_dates = {**(case.key_dates or {}), **said.facts}
             if changed and case.notifiable:
                 effects.notifications.extend(self._notify_case(ingested, case, said))
         return effects

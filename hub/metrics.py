@@ -21,4 +21,7 @@ TRANSIENT_RETRIES = Counter("hub_transient_retries_total", "Batches retried afte
 TIMERS_FIRED = Counter("hub_timers_fired_total", "Deadlines that fired a task or an escalation", ["timer"])
 PARKED_WAITING = Gauge("hub_parked_events_waiting", "Events parked and still waiting for a matching case")
 PARKED_OLDEST_SECONDS = Gauge("hub_parked_event_oldest_age_seconds", "Age of the oldest parked event")
+UNMATCHED_POSTCODES = Counter(
+    "hub_unmatched_postcodes_total", "Victims whose postcode maps to no unit, sent to national triage"
+)
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Notifications committed but not yet confirmed on their queue")

@@ -96,6 +96,8 @@ class Case(Base):
     # An appeal made the case non-statutory while victims are in the scheme: the unit must decide.
     needs_unit_decision: Mapped[bool] = mapped_column(Boolean, default=False)
     expected_release_month: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM, to spot a change
+    # The latest sentence dates from the prison (conditional release, parole eligibility, ...), ISO days.
+    key_dates: Mapped[dict[str, str] | None] = mapped_column(JSON)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     offender: Mapped[Offender] = relationship(back_populates="cases")
     victims: Mapped[list[Victim]] = relationship(back_populates="case", order_by="Victim.id")
