@@ -91,7 +91,8 @@ class EventHandlers:
         self.settings = settings
         self.now = now
         self.factory = NotificationFactory(settings, codec, now)
-        special: dict[str, Callable[[IngestedEvent], Effects]] = {
+        # Events with a handler of their own; every other notifiable event takes `offender_event`.
+        self._handlers: dict[str, Callable[[IngestedEvent], Effects]] = {
             "SentenceImposed": self.sentence_imposed,
             "AppealLodged": self.appeal_lodged,
             "AppealDetermined": self.appeal_determined,
@@ -116,7 +117,6 @@ class EventHandlers:
             "VictimContacted": self.victim_contacted,
             "NotificationAcknowledged": self.notification_acknowledged,
         }
-        self._handlers = special
 
     def apply(self, ingested: IngestedEvent) -> Effects:
         handler = self._handlers.get(ingested.event_type)

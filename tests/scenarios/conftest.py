@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import re
 import string
-import subprocess
 import sys
 import time
 import uuid
@@ -47,7 +45,7 @@ import pytest
 import yaml
 
 from hub.processes import free_port, spawn, stop
-from tests.integration.conftest import _postgres_database, broker  # noqa: F401  (session-scoped broker)
+from tests.integration.conftest import Hub, _postgres_database, broker  # noqa: F401  (session-scoped broker)
 from tests.integration.waiting import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -370,29 +368,9 @@ class RunResult:
     worker_log: Path
 
 
-class Hub:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def run(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*HUB, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **self.env},
-            cwd=ROOT,
-        )
-
-    def read_queue(self, unit: str) -> list[dict[str, Any]]:
-        result = self.run("queue", "read", "--unit", unit, "--from-beginning", "--timeout", "1")
-        if result.returncode != 0:
-            raise RuntimeError(f"hub queue read --unit {unit} failed: {result.stderr[-2000:]}")
-        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-    def read_queues(self, units: list[str], pool: ThreadPoolExecutor) -> dict[str, list[dict[str, Any]]]:
-        return dict(zip(units, pool.map(self.read_queue, units), strict=True))
+def read_queues(hub: Hub, units: list[str], pool: ThreadPoolExecutor) -> dict[str, list[dict[str, Any]]]:
+    """Every unit's queue, read in parallel (one `hub queue read` per unit)."""
+    return dict(zip(units, pool.map(lambda unit: hub.read_queue(unit, timeout=1), units), strict=True))
 
 
 class Runner:
@@ -428,8 +406,8 @@ class Runner:
         found: list[tuple[Scenario, dict[str, Any]]] = []
         deadline = time.monotonic() + ACK_LOOKUP_SECONDS
         while pending:
-            queues = self.hub.read_queues(
-                sorted({step.acknowledge["unit"] for _, step in pending}), self.pool
+            queues = read_queues(
+                self.hub, sorted({step.acknowledge["unit"] for _, step in pending}), self.pool
             )
             still = []
             for scenario, step in pending:
@@ -520,7 +498,7 @@ class Runner:
         time.sleep(max(0.0, quiet_until - time.monotonic()))
         deadline = time.monotonic() + POLL_SECONDS
         while True:
-            queues = self.hub.read_queues(UNITS, self.pool)
+            queues = read_queues(self.hub, UNITS, self.pool)
             mine = self._by_scenario(queues)
             if self._all_met(mine) or time.monotonic() > deadline:
                 return mine, [n for notifications in queues.values() for n in notifications]
@@ -564,7 +542,7 @@ def scenario_run(
         "FAUST_DATADIR": str(data_dir / "faust"),  # faust's own directory, else <app id>-data in the cwd
         **settings,
     }
-    hub = Hub(env)
+    hub = Hub(env=env, data_dir=data_dir / "hub")
     log = data_dir / "worker.log"
     process = spawn([*HUB, "worker"], log, env=env)
     timings: dict[str, float] = {}
