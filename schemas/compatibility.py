@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import avro.schema
@@ -94,7 +95,8 @@ def release(directory: Path = SCHEMA_DIR) -> list[ReleasedVersion]:
     return written
 
 
-def older_writers(directory: Path = SCHEMA_DIR) -> list[RecordSchema]:
+@cache
+def older_writers(directory: Path = SCHEMA_DIR) -> tuple[RecordSchema, ...]:
     """Released versions that differ from the current ones: the codec reads data written with them too."""
     current = {schema.fingerprint for schema in load_schemas(directory).values()}
-    return [v.schema for v in released_versions(directory) if v.schema.fingerprint not in current]
+    return tuple(v.schema for v in released_versions(directory) if v.schema.fingerprint not in current)
