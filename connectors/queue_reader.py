@@ -23,24 +23,30 @@ async def read_queue(
     topic: str,
     *,
     from_beginning: bool = False,
+    reader: str | None = None,
     idle_timeout: float = 5.0,
     follow: bool = False,
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield notifications as JSON-ready dicts.
 
-    Without `follow`, stops once it has read to the end of the queue and nothing new came for `idle_timeout`
-    seconds. With `follow`, runs until cancelled.
+    With `from_beginning`, every notification on the queue. Otherwise the ones this `reader` (a consumer group)
+    has not been shown yet: everything on its first run, then only what is new, so a unit's system that
+    reads its queue now and then misses nothing. Without `follow`, stops once it has read to the end of the
+    queue and nothing new came for `idle_timeout` seconds; with `follow`, runs until cancelled.
     """
     codec = AvroCodec([notification_schema()])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None)
+    group = None if from_beginning else reader
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=group)
     await consumer.start()
     try:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
-        if from_beginning:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            await consumer.seek_to_end(*partitions)
+        await consumer.seek_to_beginning(*partitions)
+        if group is not None:
+            for tp in partitions:
+                committed = await consumer.committed(tp)
+                if committed is not None:
+                    consumer.seek(tp, committed)
         seen: set[str] = set()
         last_message = time.monotonic()
         while True:
@@ -53,6 +59,8 @@ async def read_queue(
                         continue
                     seen.add(notification["notification_id"])
                     yield notification
+            if batches and group is not None:
+                await consumer.commit()  # what was printed is not shown to this reader again
             idle = not batches and time.monotonic() - last_message >= idle_timeout
             if not follow and idle and await _caught_up(consumer, partitions):
                 return

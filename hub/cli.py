@@ -234,8 +234,14 @@ def queue_read(
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest notification.")] = False,
     timeout: Annotated[float, typer.Option(help="Stop after this many seconds with nothing new.")] = 5.0,
     follow: Annotated[bool, typer.Option(help="Keep reading until interrupted.")] = False,
+    reader: Annotated[
+        str | None,
+        typer.Option(help="Who is reading: each reader is shown each notification once (default: the unit)."),
+    ] = None,
 ) -> None:
-    """Print a unit's notifications as JSON Lines, one per notification_id."""
+    """Print a unit's notifications as JSON Lines, one per notification_id.
+
+    Without --from-beginning, shows what this reader has not been shown yet (all of it the first time)."""
     from connectors.queue_reader import read_queue
     from hub.reference import load_units
     from hub.topics import ensure_topics
@@ -250,7 +256,12 @@ def queue_read(
     async def read() -> None:
         await ensure_topics(address, [topic], settings.topic_partitions)
         async for notification in read_queue(
-            address, topic, from_beginning=from_beginning, idle_timeout=timeout, follow=follow
+            address,
+            topic,
+            from_beginning=from_beginning,
+            reader=f"{settings.topic_prefix}vlo-reader.{reader or unit}",
+            idle_timeout=timeout,
+            follow=follow,
         ):
             typer.echo(json.dumps(notification, ensure_ascii=False))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -156,3 +157,55 @@ def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly
         for pid in children:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_queue_read_shows_each_reader_what_it_has_not_seen_and_each_notification_once(cli: Hub) -> None:
+    from datetime import UTC, datetime
+
+    from aiokafka import AIOKafkaProducer
+
+    from connectors.avro import hub_codec
+    from schemas import notification_schema
+
+    codec = hub_codec()
+
+    def notification(number: int) -> bytes:
+        return codec.encode(
+            notification_schema(),
+            {
+                "notification_id": f"00000000-0000-4000-8000-{number:012d}",
+                "kind": "event",
+                "case_ref": "01QR0000126",
+                "unit_code": "YH",
+                "event_type": "PrisonerReleased",
+                "priority": "normal",
+                "action": "record_only",
+                "summary": f"Notification {number}.",
+                "created_at": datetime.now(UTC),
+            },
+        )
+
+    def put(*values: bytes) -> None:
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=cli.env["HUB_BROKER"])
+            await producer.start()
+            try:
+                for value in values:
+                    await producer.send_and_wait(f"{cli.prefix}vlo.YH", value, key=b"01QR0000126")
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
+
+    def read(*args: str) -> list[str]:
+        result = cli.run("queue", "read", "--unit", "YH", "--timeout", "1", *args)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line)["summary"] for line in result.stdout.splitlines()]
+
+    put(notification(1), notification(2), notification(2))  # the second one twice, as after a crash
+    assert read() == ["Notification 1.", "Notification 2."]  # a first run shows everything, once each
+    assert read() == []  # nothing new for this reader
+    put(notification(3))
+    assert read() == ["Notification 3."]
+    assert read("--from-beginning") == ["Notification 1.", "Notification 2.", "Notification 3."]
+    assert read("--reader", "unit-case-system") == ["Notification 1.", "Notification 2.", "Notification 3."]
