@@ -132,6 +132,19 @@ def hub(broker: str, database_url: str, tmp_path: Path) -> Hub:
 
 
 @pytest.fixture
+def cli(broker: str, tmp_path: Path) -> Hub:
+    """The CLI on the shared broker with no worker: publishing needs none."""
+    return Hub(
+        env={
+            "HUB_BROKER": broker,
+            "HUB_TOPIC_PREFIX": f"cli{uuid.uuid4().hex[:8]}.",
+            "HUB_DATA_DIR": str(tmp_path),
+        },
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
 def worker(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
     yield from running_worker(hub)
 

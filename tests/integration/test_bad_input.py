@@ -15,10 +15,8 @@ import io
 import json
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -464,19 +462,6 @@ def test_the_valid_events_the_bad_ones_are_made_from_are_accepted() -> None:
     assert _ingest(encode("VictimReferred", referred), "witness-care").event_type == "VictimReferred"
     same_wire = smuggled("PrisonerReleased", ("release_type",), "int", {**valid_release(), "release_type": 0})
     assert _ingest(same_wire, "prison").event.release_type == "automatic"
-
-
-@pytest.fixture
-def cli(broker: str, tmp_path: Path) -> Hub:
-    """The CLI on the shared broker with no worker: publishing needs none."""
-    return Hub(
-        env={
-            "HUB_BROKER": broker,
-            "HUB_TOPIC_PREFIX": f"bad{uuid.uuid4().hex[:8]}.",
-            "HUB_DATA_DIR": str(tmp_path),
-        },
-        data_dir=tmp_path,
-    )
 
 
 def _wrong(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

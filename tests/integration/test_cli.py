@@ -11,25 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from hub.processes import free_port
 from tests.integration.conftest import HUB, ROOT, Hub
 from tests.integration.test_walking_skeleton import sentence
 from tests.integration.waiting import eventually, read_topic
-
-
-@pytest.fixture
-def cli(broker: str, tmp_path: Path) -> Hub:
-    """The CLI on the shared broker, with no worker (publishing needs none)."""
-    return Hub(
-        env={
-            "HUB_BROKER": broker,
-            "HUB_TOPIC_PREFIX": f"cli{time.monotonic_ns()}.",
-            "HUB_DATA_DIR": str(tmp_path),
-        },
-        data_dir=tmp_path,
-    )
 
 
 def test_publish_reports_each_invalid_line_and_publishes_nothing(cli: Hub) -> None:
