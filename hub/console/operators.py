@@ -1,0 +1,149 @@
+"""Operators of the console: who may sign in, with which role, and the check of their password.
+
+Only a salted scrypt hash of a password is kept. A viewer sees the console; an admin may also replay and purge
+dead letters.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from hub.store.models import Operator
+
+ROLES = ("viewer", "admin")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MIN_PASSWORD_LENGTH = 8
+# scrypt's interactive-login cost (RFC 7914): about 50 ms and 16 MiB per check on these machines.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+DEMO_ACCOUNTS = (("admin", "admin", "demo-admin"), ("viewer", "viewer", "demo-viewer"))
+
+
+class OperatorError(ValueError):
+    """A request about operators that cannot be done; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class SignedInOperator:
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# A hash to check against when the username is unknown, so a wrong name takes as long as a wrong password.
+_NOBODY = hash_password(secrets.token_urlsafe(16))
+
+
+def check_new_operator(username: str, role: str, password: str) -> None:
+    if not USERNAME.match(username):
+        raise OperatorError(
+            "username: lower-case letters, digits, '.', '_' and '-' only, starting with a letter or digit, "
+            "at most 64 characters"
+        )
+    if role not in ROLES:
+        raise OperatorError(f"role: one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise OperatorError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def add_operator(engine: Engine, username: str, role: str, password: str, replace: bool = False) -> bool:
+    """Create an operator (or, with `replace`, reset its role and password); False if it already exists."""
+    check_new_operator(username, role, password)
+    with Session(engine) as session, session.begin():
+        existing = session.get(Operator, username)
+        if existing is not None and not replace:
+            return False
+        if existing is None:
+            session.add(
+                Operator(
+                    username=username,
+                    password_hash=hash_password(password),
+                    role=role,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        else:
+            existing.password_hash = hash_password(password)
+            existing.role = role
+    return True
+
+
+def remove_operator(engine: Engine, username: str) -> bool:
+    with Session(engine) as session, session.begin():
+        existing = session.get(Operator, username)
+        if existing is None:
+            return False
+        session.delete(existing)
+    return True
+
+
+def list_operators(engine: Engine) -> list[tuple[str, str, datetime]]:
+    with Session(engine) as session:
+        rows = session.scalars(select(Operator).order_by(Operator.username))
+        return [(row.username, row.role, row.created_at) for row in rows]
+
+
+def find_operator(engine: Engine, username: str) -> SignedInOperator | None:
+    with Session(engine) as session:
+        row = session.get(Operator, username)
+        return SignedInOperator(row.username, row.role) if row is not None else None
+
+
+def authenticate(engine: Engine, username: str, password: str) -> SignedInOperator | None:
+    """Blocking (scrypt and the database): run it in a thread."""
+    with Session(engine) as session:
+        row = session.get(Operator, username) if USERNAME.match(username) else None
+        stored = row.password_hash if row is not None else _NOBODY
+        matches = password_matches(password, stored)
+        return SignedInOperator(row.username, row.role) if row is not None and matches else None
+
+
+def ensure_demo_operators(engine: Engine) -> list[str]:
+    """The demo's `admin` and `viewer` accounts, created if missing: lines saying how to sign in."""
+    lines = []
+    for username, role, password in DEMO_ACCOUNTS:
+        if add_operator(engine, username, role, password):
+            lines.append(f"{username} / {password} ({role})")
+        else:
+            lines.append(f"{username} (existing account kept; its password was not changed)")
+    return lines
