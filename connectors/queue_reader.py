@@ -54,7 +54,7 @@ async def read_queue(
             for records in batches.values():
                 for record in records:
                     last_message = time.monotonic()
-                    notification = _decode(codec, record.value)
+                    notification = notification_json(codec, record.value)
                     if notification is None or notification["notification_id"] in seen:
                         continue
                     seen.add(notification["notification_id"])
@@ -86,7 +86,8 @@ async def _caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition
     return True
 
 
-def _decode(codec: AvroCodec, value: bytes | None) -> dict[str, Any] | None:
+def notification_json(codec: AvroCodec, value: bytes | None) -> dict[str, Any] | None:
+    """A notification record as the JSON a unit sees; None for a record that is not a notification."""
     try:
         decoded = codec.decode(value or b"")
     except UndecodableMessage:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hub.console.cli import demo_operators, operators_app
 from hub.settings import AGENCY_SOURCES, BROKER_ADDRESS_FILE, Settings
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ queue_app = typer.Typer(help="Read VLO unit queues.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
 schemas_app = typer.Typer(help="The Avro schemas agencies publish against.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(operators_app, name="operators")
 
 WORKER_STOP_SECONDS = 8.0
 HEALTH_WAIT_SECONDS = 90.0
@@ -92,6 +94,7 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         address_file.write_text(address)
         typer.echo(f"broker     {address} (embedded Tansu, memory storage; log {data_dir / 'broker.log'})")
     worker_process = None
+    traffic = None  # --demo: simulated agency traffic, stopped before the worker and broker
     try:
         typer.echo(f"database   {settings.resolved_database_url}")
         worker_process = spawn(
@@ -102,13 +105,16 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         typer.echo(f"worker     pid {worker_process.pid} (log {data_dir / 'worker.log'})")
         web = f"http://{settings.web_host}:{settings.web_port}"
         typer.echo(f"web        {web}/health  {web}/metrics")
+        typer.echo(f"console    {web}/ (operations console; `hub operators add` creates accounts)")
         if _wait_healthy(f"{web}/health", worker_process, lambda: stopping):
             typer.echo("ready      the worker is consuming; Ctrl-C stops everything")
             if demo:
+                demo_operators(settings.resolved_database_url)
                 try:
                     _publish_demo(address, settings)
                 except Exception as error:  # the hub keeps running; the demo is a convenience
                     typer.echo(f"demo       failed: {type(error).__name__}: {error}", err=True)
+                traffic = start_demo_traffic(address, settings, typer.echo)
         while not stopping and worker_process.poll() is None:
             time.sleep(0.2)
         if worker_process.poll() is not None and not stopping:
@@ -118,6 +124,7 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
             )
     finally:
         typer.echo("stopping")
+        stop_demo_traffic(traffic, typer.echo)
         if worker_process is not None:
             stop(worker_process, WORKER_STOP_SECONDS)
         if broker is not None:
@@ -147,7 +154,7 @@ def _publish_demo(address: str, settings: Settings) -> None:
         async with AgencyPublisher(address, registry_url=settings.schema_registry_url) as publisher:
             for source, data in demo_scenario(datetime.now(UTC).date()):
                 event = event_from_json(data, source, datetime.now(UTC))
-                await publisher.publish(settings.inbound_topic(source), [event])
+                await publisher.publish(settings.topic_for(source, event.envelope.event_type), [event])
                 typer.echo(f"demo       published {event.envelope.event_type} from {source}")
 
     asyncio.run(publish())
@@ -199,16 +206,23 @@ def publish(
             f"{len(errors)} invalid line(s); nothing published (use --skip-invalid to publish the valid ones)",
             1,
         )
-    topic = settings.inbound_topic(source)
     address = _broker(settings)
+    # Urgent event types go to the source's urgent lane, the rest to its events topic, each in the file's order.
+    topics = [settings.topic_for(source, event.envelope.event_type) for _, event in events]
 
     async def send() -> list[Any]:
-        await ensure_topics(address, [topic], settings.topic_partitions)
+        await ensure_topics(address, sorted(set(topics)), settings.topic_partitions)
+        results: list[Any] = [None] * len(events)
         async with AgencyPublisher(address, registry_url=settings.schema_registry_url) as publisher:
-            return await publisher.publish(topic, [event for _, event in events])
+            for lane in sorted(set(topics)):
+                indexes = [i for i, topic in enumerate(topics) if topic == lane]
+                published = await publisher.publish(lane, [events[i][1] for i in indexes])
+                for i, result in zip(indexes, published, strict=True):
+                    results[i] = result
+        return results
 
     results = asyncio.run(send())
-    for (number, _), result in zip(events, results, strict=True):
+    for (number, _), topic, result in zip(events, topics, results, strict=True):
         typer.echo(
             json.dumps(
                 {
@@ -221,8 +235,9 @@ def publish(
                 }
             )
         )
+    lanes = ", ".join(sorted(set(topics))) or settings.inbound_topic(source)
     typer.echo(
-        f"published {len(results)} event(s) to {topic}; {len(errors)} invalid line(s) skipped", err=True
+        f"published {len(results)} event(s) to {lanes}; {len(errors)} invalid line(s) skipped", err=True
     )
     if errors:
         raise typer.Exit(1)
@@ -503,6 +518,17 @@ def schemas_release() -> None:
         _fail("refusing to release incompatible schemas", 1)
     for version in release():
         typer.echo(f"released {version.name} v{version.version}")
+
+
+# `hub bench` lives in its own module (its options and its report are long); hub.bench imports little at load.
+from hub.bench import bench_command  # noqa: E402
+
+app.command("bench")(bench_command)
+
+# `hub simulate` lives beside the traffic it sends (hub/simulate.py); it imports little at load.
+from hub.simulate import simulate_command, start_demo_traffic, stop_demo_traffic  # noqa: E402
+
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ class OutboundRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers = field(default_factory=list)
+    partition: int | None = None  # None: the producer's partitioner decides by key
 
 
 def operator_safe_reason(error: BaseException, safe_to_show: tuple[type[BaseException], ...]) -> str:
@@ -50,10 +51,19 @@ def log_without_values(logger: logging.Logger, what: str, error: BaseException) 
 
 
 def dead_letter(
-    message: InboundMessage, topic: str, stage: str, error_class: str, reason: str, attempts: int = 1
+    message: InboundMessage,
+    topic: str,
+    stage: str,
+    error_class: str,
+    reason: str,
+    attempts: int = 1,
+    first_failure_at: datetime | None = None,
+    history: str | None = None,
 ) -> OutboundRecord:
-    """The original key, value and headers untouched, plus headers that say what failed where (DESIGN.md)."""
+    """The original key, value and headers untouched, plus headers that say what failed where (DESIGN.md).
+    A message that went through the retry ladder also carries its attempts and their history."""
     now = datetime.now(UTC).isoformat().encode()
+    first = first_failure_at.isoformat().encode() if first_failure_at else now
     added: Headers = [
         ("hub.original.topic", message.topic.encode()),
         ("hub.original.partition", str(message.partition).encode()),
@@ -63,9 +73,11 @@ def dead_letter(
         ("hub.error.class", error_class.encode()),
         ("hub.error.message", reason[:1000].encode()),
         ("hub.attempts", str(attempts).encode()),
-        ("hub.first_failure_at", now),
+        ("hub.first_failure_at", first),
         ("hub.last_failure_at", now),
     ]
+    if history is not None:
+        added.append(("hub.retry.history", history.encode()))
     return OutboundRecord(
         topic=topic, key=message.key, value=message.value, headers=[*message.headers, *added]
     )

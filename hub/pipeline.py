@@ -8,7 +8,7 @@ follow from, so a crash between the database and the broker loses nothing: the o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +23,7 @@ from hub.handlers import EventHandlers, IdentityConflict, UnknownReference, Unma
 from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values, operator_safe_reason
 from hub.notify import Cause, NotificationFactory
+from hub.retry import RetryState, token
 from hub.settings import Settings
 from hub.store.models import Notification, ParkedEvent, Timer
 from hub.store.repository import CaseStore
@@ -38,10 +39,32 @@ SAFE_TO_SHOW = (*PERMANENT_FAILURES, UnknownReference, IdentityConflict, NotImpl
 OUTBOX_GRACE_SECONDS = 30.0
 
 
+@dataclass(frozen=True)
+class TransientFailure:
+    """A message that failed for a reason that may pass; the worker sends it up the retry ladder."""
+
+    message: InboundMessage
+    stage: str
+    error_class: str
+    event_type: str = "unknown"  # known once the message is decoded
+
+
 @dataclass
 class BatchResult:
     dead_letters: list[OutboundRecord] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    transient: list[TransientFailure] = field(default_factory=list)
+    # Not applied because an earlier message with the same key failed transiently in this batch.
+    behind: list[InboundMessage] = field(default_factory=list)
+    # When the agency published the event each notification follows from (end-to-end latency).
+    published_at: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source: str
+    event_type: str
+    outcome: str  # accepted, duplicate, parked
 
 
 def utc_now() -> datetime:
@@ -63,21 +86,39 @@ class Pipeline:
         self.units = units
         self.clock = clock
 
-    def process(self, messages: list[InboundMessage]) -> BatchResult:
-        """Blocking: run it in a thread. Raises only a transient failure, after which the batch is retried."""
+    def process(
+        self, messages: list[InboundMessage], states: Mapping[str, RetryState] | None = None
+    ) -> BatchResult:
+        """Blocking: run it in a thread. Never raises: every message ends applied, as a dead letter, or as a
+        transient failure for the retry ladder. `states` carries what retried messages went through."""
+        states = states or {}
         result = BatchResult()
         now = self.clock()
         valid: list[IngestedEvent] = []
+        held_keys: set[bytes] = set()
         for message in messages:
+            if message.key is not None and message.key in held_keys:
+                result.behind.append(message)
+                continue
             source = self.settings.source_of_topic(message.topic)
             try:
                 valid.append(ingest(message, source, self.codec, self.settings.max_message_bytes, now.date()))
-                metrics.EVENTS.labels(source=source, outcome="accepted").inc()
+            except TRANSIENT_FAILURES as error:
+                if message.key is not None:
+                    held_keys.add(message.key)
+                log.warning(
+                    "%s@%s: %s; it will be retried", message.topic, message.offset, type(error).__name__
+                )
+                result.transient.append(TransientFailure(message, "ingest", type(error).__name__))
             except PERMANENT_FAILURES as error:
-                metrics.EVENTS.labels(source=source or "unknown", outcome="dead_letter").inc()
-                metrics.DEAD_LETTERS.labels(stage="ingest", error_class=type(error).__name__).inc()
+                # The event type of a message that failed ingest cannot be trusted: it is not a label.
+                metrics.EVENTS.labels(source or "unknown", "unknown", "dead_letter").inc()
                 log.warning("dead letter from %s@%s: %s", message.topic, message.offset, error)
-                result.dead_letters.append(self._dead_letter(message, "ingest", error))
+                result.dead_letters.append(self._dead_letter(message, "ingest", error, states))
+            except Exception as error:  # a bug met by one message must not stop the others
+                metrics.EVENTS.labels(source or "unknown", "unknown", "dead_letter").inc()
+                log_without_values(log, f"dead letter from {message.topic}@{message.offset} at ingest", error)
+                result.dead_letters.append(self._dead_letter(message, "ingest", error, states))
         if not valid:
             return result
         # Agencies publish to separate topics; applying a batch in publication order keeps cause before effect
@@ -85,46 +126,88 @@ class Pipeline:
         valid.sort(key=lambda ingested: ingested.event.envelope.published_at)
         try:
             self._apply_all(valid, now, result)
-        except TRANSIENT_FAILURES:
-            raise
+        except TRANSIENT_FAILURES as error:
+            log.warning(
+                "batch of %d events failed (%s); they will be retried", len(valid), type(error).__name__
+            )
+            result.transient.extend(
+                TransientFailure(e.message, "route", type(error).__name__, e.event_type) for e in valid
+            )
         except Exception:
             # A bug or bad data in one event must not hold back the rest: find it by applying one at a time.
             log.warning("batch failed; applying its %d events one by one", len(valid))
             for ingested in valid:
                 try:
                     self._apply_all([ingested], now, result)
-                except TRANSIENT_FAILURES:
-                    raise
+                except TRANSIENT_FAILURES as error:
+                    result.transient.append(
+                        TransientFailure(ingested.message, "route", type(error).__name__, ingested.event_type)
+                    )
                 except Exception as error:
                     log_without_values(
                         log, f"dead letter at route for {ingested.event_type} {ingested.event_id}", error
                     )
-                    metrics.DEAD_LETTERS.labels(stage="route", error_class=type(error).__name__).inc()
-                    result.dead_letters.append(self._dead_letter(ingested.message, "route", error))
+                    metrics.EVENTS.labels(ingested.source, ingested.event_type, "dead_letter").inc()
+                    result.dead_letters.append(self._dead_letter(ingested.message, "route", error, states))
         return result
 
-    def _dead_letter(self, message: InboundMessage, stage: str, error: BaseException) -> OutboundRecord:
+    def _dead_letter(
+        self, message: InboundMessage, stage: str, error: BaseException, states: Mapping[str, RetryState]
+    ) -> OutboundRecord:
+        metrics.DEAD_LETTERS.labels(stage=stage, error_class=type(error).__name__).inc()
         reason = operator_safe_reason(error, SAFE_TO_SHOW)
-        return dead_letter(message, self.settings.dead_letter_topic, stage, type(error).__name__, reason)
+        state = states.get(token(message))
+        if state is None:
+            return dead_letter(message, self.settings.dead_letter_topic, stage, type(error).__name__, reason)
+        return dead_letter(
+            message,
+            self.settings.dead_letter_topic,
+            stage,
+            type(error).__name__,
+            reason,
+            attempts=state.attempts + 1,
+            first_failure_at=state.first_failure_at,
+            history=state.history_json(),
+        )
 
     def _apply_all(self, events: list[IngestedEvent], now: datetime, result: BatchResult) -> None:
         produced: list[Notification] = []
+        outcomes: list[Outcome] = []
+        published_at: dict[str, datetime] = {}
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             store = CaseStore(session)
             handlers = EventHandlers(store, self.units, self.settings, self.codec, now)
+            handlers.prefetch(events)  # a few queries for the batch instead of several per event
             seen = store.already_processed(e.event_id for e in events)
             queue = [(ingested, False) for ingested in events]
             while queue:
                 ingested, unparked = queue.pop(0)
                 if not unparked:
                     if ingested.event_id in seen:
-                        metrics.DUPLICATES.labels(source=ingested.source).inc()
+                        outcomes.append(Outcome(ingested.source, ingested.event_type, "duplicate"))
                         continue
                     seen.add(ingested.event_id)
                     store.mark_processed(ingested.event_id, ingested.event_type, ingested.source, now)
+                before = len(produced)
                 released = self._apply_one(store, handlers, ingested, now, produced)
-                queue.extend((event, True) for event in released)
+                if not unparked:
+                    parked = released is None
+                    outcomes.append(
+                        Outcome(ingested.source, ingested.event_type, "parked" if parked else "accepted")
+                    )
+                for notification in produced[before:]:
+                    notification.event_published_at = ingested.event.envelope.published_at
+                    published_at[notification.notification_id] = ingested.event.envelope.published_at
+                queue.extend((event, True) for event in released or [])
+        # Counted once the transaction has committed, so a batch applied again is not counted twice.
+        for outcome in outcomes:
+            metrics.EVENTS.labels(outcome.source, outcome.event_type, outcome.outcome).inc()
+            if outcome.outcome == "accepted":
+                metrics.LAST_EVENT.labels(outcome.source).set(now.timestamp())
+            elif outcome.outcome == "parked":
+                metrics.PARKED.labels(source=outcome.source).inc()
         result.notifications.extend(produced)
+        result.published_at.update(published_at)
 
     def _apply_one(
         self,
@@ -133,8 +216,8 @@ class Pipeline:
         ingested: IngestedEvent,
         now: datetime,
         produced: list[Notification],
-    ) -> list[IngestedEvent]:
-        """Apply one event; returns parked events that its new identifier links release."""
+    ) -> list[IngestedEvent] | None:
+        """Apply one event; returns parked events that its new identifier links release, None if it was parked."""
         try:
             effects = handlers.apply(ingested)
         except Unmatched as unmatched:
@@ -150,9 +233,8 @@ class Pipeline:
                 ),
                 unmatched.keys,
             )
-            metrics.PARKED.labels(source=ingested.source).inc()
             log.info("parked %s %s: no matching case yet", ingested.event_type, ingested.event_id)
-            return []
+            return None
         for notification in effects.notifications:
             if store.add_notification(notification):
                 produced.append(notification)

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from routing.catalogue import is_urgent
 from schemas import AGENCIES
 
 AGENCY_SOURCES = AGENCIES
@@ -54,8 +55,28 @@ class Settings(BaseSettings):
         60.0, description="Parked events older than this are reported (log, `hub parked list --older-than`)."
     )
     units_file: Path | None = Field(None, description="Unit reference data (JSON). Empty: the shipped file.")
+    retry_delays_seconds: tuple[float, ...] = Field(
+        (2.0, 10.0, 60.0, 300.0, 1800.0),
+        description="The retry ladder: one tier per delay (JSON list); after the last, a dead letter. "
+        "The default outlasts a 35-minute outage.",
+    )
+    http_endpoints: dict[str, str] = Field(
+        {},
+        description='Units that also receive notifications over HTTP: JSON {"YH": "https://cms.example/notify"}.',
+    )
+    http_timeout_seconds: float = Field(5.0, description="Timeout of one HTTP delivery attempt.")
+    http_attempts: int = Field(
+        6, description="HTTP delivery attempts before a notification is dead-lettered."
+    )
+    http_backoff_seconds: float = Field(
+        0.5, description="First delay between HTTP attempts; doubles each time (with jitter), at most 30 s."
+    )
     session_timeout_seconds: float = Field(10.0, description="Consumer session timeout.")
     log_level: str = Field("info", description="Worker log level.")
+    console_secret: str = Field(
+        "",
+        description="Signs console sessions. Empty: a random secret kept in <data_dir>/console.secret.",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -72,8 +93,19 @@ class Settings(BaseSettings):
             "no broker: set HUB_BROKER to Kafka bootstrap servers, or start the embedded one with `hub up`"
         )
 
+    def retry_topic(self, tier: int) -> str:
+        return f"{self.topic_prefix}hub.retry.{tier}"
+
     def inbound_topic(self, source: str) -> str:
         return f"{self.topic_prefix}agency.{source}.events"
+
+    def urgent_topic(self, source: str) -> str:
+        """The urgent lane: urgent event types, consumed apart so a backlog of ordinary events never delays them."""
+        return f"{self.topic_prefix}agency.{source}.urgent"
+
+    def topic_for(self, source: str, event_type: str) -> str:
+        """Where an agency publishes an event: its urgent lane for urgent event types, else its events topic."""
+        return self.urgent_topic(source) if is_urgent(event_type) else self.inbound_topic(source)
 
     def unit_topic(self, unit_code: str) -> str:
         return f"{self.topic_prefix}vlo.{unit_code}"
@@ -84,6 +116,6 @@ class Settings(BaseSettings):
 
     def source_of_topic(self, topic: str) -> str | None:
         for source in AGENCY_SOURCES:
-            if topic == self.inbound_topic(source):
+            if topic in (self.inbound_topic(source), self.urgent_topic(source)):
                 return source
         return None

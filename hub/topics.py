@@ -1,4 +1,5 @@
-"""Creates the hub's topics: every agency's inbound topic, every unit's queue and the dead-letter topic."""
+"""Creates the hub's topics: every agency's events topic and urgent lane, every unit's queue, the retry ladder
+and the dead-letter topic."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from hub.settings import AGENCY_SOURCES, Settings
 def hub_topics(settings: Settings, unit_codes: list[str]) -> list[str]:
     return [
         *(settings.inbound_topic(source) for source in AGENCY_SOURCES),
+        *(settings.urgent_topic(source) for source in AGENCY_SOURCES),
         *(settings.unit_topic(code) for code in unit_codes),
         settings.dead_letter_topic,
+        *(settings.retry_topic(tier) for tier in range(1, len(settings.retry_delays_seconds) + 1)),
     ]
 
 

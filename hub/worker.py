@@ -1,9 +1,10 @@
-"""The stream worker: a faust app whose one agent feeds batches of agency messages to the pipeline.
+"""The stream worker: a faust app whose agents feed batches of messages to the pipeline.
 
 faust acknowledges a batch once the loop body has run, even if it raised, so the body never raises: every
-message ends as notifications on a unit queue, a parked event, or a dead letter before its batch is
-acknowledged. A transient failure (database, broker) retries the batch in place with backoff; duplicates
-that a retry or a redelivery causes are absorbed by event-id de-duplication and notification ids.
+message ends as notifications on a unit queue, a parked event, a record in the retry ladder, or a dead letter
+before its batch is acknowledged. Transient failures (database, schema registry) leave the main path for the
+retry topics (hub/retry.py), so one bad moment does not stall every other event; duplicates that a retry or a
+redelivery causes are absorbed by event-id de-duplication and notification ids.
 """
 
 from __future__ import annotations
@@ -12,26 +13,36 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.orm import Session
 
 from connectors.avro import hub_codec
 from connectors.registry import registry_for
 from hub import metrics
-from hub.messages import InboundMessage, OutboundRecord
-from hub.pipeline import Pipeline
+from hub.delivery import HttpDeliveries
+from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
+from hub.pipeline import Pipeline, TransientFailure
+from hub.prompt_fetch import fetch_promptly
 from hub.reference import load_units
+from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.models import Notification
 from hub.store.repository import make_engine
+from hub.store.watch import watched_counts
 from hub.topics import ensure_topics, hub_topics
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY_SECONDS = 0.5
 RETRY_MAX_DELAY_SECONDS = 15.0
+WATCH_SECONDS = 2.0
+# Urgent events are few: small batches, taken at once.
+URGENT_BATCH_SIZE = 50
+URGENT_BATCH_WAIT_SECONDS = 0.001
 
 
 def _inbound(message: Any) -> InboundMessage:
@@ -47,7 +58,8 @@ def _inbound(message: Any) -> InboundMessage:
 
 
 async def until_it_works(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
-    """Retry a transient failure with capped exponential backoff and jitter, for as long as it takes."""
+    """Retry housekeeping in place (timers, outbox, writing to the broker) with capped backoff and jitter.
+    Not for events: those go up the retry ladder."""
     delay = RETRY_FIRST_DELAY_SECONDS
     while True:
         try:
@@ -55,10 +67,14 @@ async def until_it_works(what: str, attempt: Callable[[], Awaitable[Any]]) -> An
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            metrics.TRANSIENT_RETRIES.inc()
-            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(error).__name__, error, delay)
+            metrics.IN_PLACE_RETRIES.labels(what=what).inc()
+            log.warning("%s failed (%s); retrying in %.1fs", what, type(error).__name__, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, RETRY_MAX_DELAY_SECONDS)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Worker:
@@ -74,6 +90,9 @@ class Worker:
             hub_codec(registry=registry_for(settings.schema_registry_url)),
             self.units,
         )
+        self.ladder = RetryLadder(settings.retry_topic, settings.retry_delays_seconds)
+        self.book = RetryBook()
+        self.deliveries = HttpDeliveries(settings, self._send_until_it_works)
         self.consuming = False
         self.app = faust.App(
             settings.app_id,
@@ -86,11 +105,14 @@ class Worker:
             broker_session_timeout=settings.session_timeout_seconds,
             broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 5),
             producer_acks=-1,
+            # A retry tier may be waiting minutes for a message's time: a rebalance must not wait for it.
+            stream_wait_empty=False,
             web_port=settings.web_port,
             web_bind=settings.web_host,
             web_host=settings.web_host,
             datadir=str(settings.data_dir / "faust"),
         )
+        fetch_promptly(self.app)
         self._define()
 
     def _define(self) -> None:
@@ -105,7 +127,32 @@ class Worker:
         @app.agent(inbound, name="route_agency_events")
         async def route_agency_events(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_seconds):
-                await self.handle_batch([_inbound(event.message) for event in events])
+                await self.handle_safely([_inbound(event.message) for event in events])
+
+        # The urgent lane has its own agent, so its events are applied while a backlog of ordinary ones drains.
+        urgent = app.topic(
+            *(settings.urgent_topic(source) for source in AGENCY_SOURCES),
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        @app.agent(urgent, name="route_urgent_events")
+        async def route_urgent_events(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(URGENT_BATCH_SIZE, within=URGENT_BATCH_WAIT_SECONDS):
+                await self.handle_safely([_inbound(event.message) for event in events])
+
+        for tier in self.ladder.tiers:
+            self._retry_agent(tier)
+
+        if self.deliveries.topics():
+            queues = app.topic(*self.deliveries.topics(), key_serializer="raw", value_serializer="raw")
+
+            @app.agent(queues, name="deliver_over_http")
+            async def deliver_over_http(stream: faust.StreamT) -> None:
+                async for events in stream.take_events(
+                    settings.batch_size, within=settings.batch_wait_seconds
+                ):
+                    await self.deliveries.deliver([_inbound(event.message) for event in events])
 
         @app.timer(interval=settings.timer_check_seconds)
         async def deadlines_and_holds() -> None:
@@ -118,6 +165,16 @@ class Worker:
             # Notifications committed before a crash, or released from their correction hold.
             await self.flush_outbox()
             await self.watch_parked()
+            await self.watch_counts()
+
+        @app.timer(interval=WATCH_SECONDS)
+        async def retries_and_lag() -> None:
+            # Apart from the deadlines above, which wait for the database: these gauges matter most when it is away.
+            self.watch_retries()
+            try:
+                self.watch_lag()
+            except Exception as error:  # a gauge is not worth stopping for
+                log.warning("could not measure consumer lag (%s)", type(error).__name__)
 
         @app.on_rebalance_complete.connect
         async def _consuming(sender: Any, *_: Any, **__: Any) -> None:
@@ -136,6 +193,21 @@ class Worker:
         async def prometheus(web: Any, request: Any) -> Any:
             return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
+        from hub.console.web import add_console  # the operations console at / (hub/console/)
+
+        add_console(self)
+
+    def _retry_agent(self, tier: int) -> None:
+        topic = self.app.topic(self.ladder.topic(tier), key_serializer="raw", value_serializer="raw")
+
+        async def retry_tier(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(
+                self.settings.batch_size, within=self.settings.batch_wait_seconds
+            ):
+                await self.handle_retries(tier, [_inbound(event.message) for event in events])
+
+        self.app.agent(topic, name=f"retry_tier_{tier}")(retry_tier)
+
     async def prepare(self) -> None:
         """Create every topic the hub uses before consuming."""
         names = hub_topics(self.settings, [unit.code for unit in self.units.units])
@@ -146,28 +218,138 @@ class Worker:
             ),
         )
 
-    async def handle_batch(self, messages: list[InboundMessage]) -> None:
-        with metrics.BATCH_SECONDS.time():
-            result = await until_it_works(
-                "processing a batch", lambda: asyncio.to_thread(self.pipeline.process, messages)
+    async def handle_safely(
+        self, messages: list[InboundMessage], states: dict[str, RetryState] | None = None
+    ) -> None:
+        """`handle_batch`, and if it fails in a way nobody foresaw, the batch goes up the retry ladder rather than
+        crash the agent (faust would acknowledge the batch and stop consuming)."""
+        states = states or {}
+        try:
+            await self.handle_batch(messages, states)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log_without_values(
+                log, f"a batch of {len(messages)} failed unexpectedly; it goes to retry", error
             )
-            await until_it_works("writing dead letters", lambda: self._send(result.dead_letters))
-            await self._deliver(result.notifications)
+            now = _utc_now()
+            failure_class = type(error).__name__
+            records = [
+                self._retry(
+                    m, states.get(token(m)) or RetryState(), TransientFailure(m, "worker", failure_class), now
+                )
+                for m in messages
+            ]
+            await self._send_until_it_works(records)
 
-    async def _deliver(self, notifications: list[Notification]) -> None:
+    async def handle_batch(
+        self, messages: list[InboundMessage], states: dict[str, RetryState] | None = None
+    ) -> None:
+        """Apply a batch; what fails for a passing reason goes up the retry ladder, in order per key."""
+        states = states or {}
+        now = _utc_now()
+        ready: list[InboundMessage] = []
+        records: list[OutboundRecord] = []
+        for message in messages:
+            if self.book.is_head(message.key, token(message)):
+                ready.append(message)
+            else:  # an earlier event with its key waits in retry: it must not be overtaken
+                records.append(self._behind(message, states.get(token(message)), now))
+        with metrics.PROCESSING_SECONDS.time():
+            result = await asyncio.to_thread(self.pipeline.process, ready, states)
+        failed = {token(failure.message): failure for failure in result.transient}
+        behind = {token(message) for message in result.behind}
+        for message in ready:
+            name = token(message)
+            if name in failed:
+                records.append(self._retry(message, states.get(name) or RetryState(), failed[name], now))
+            elif name not in behind:
+                self.book.done(message.key, name)
+        records.extend(self._behind(message, states.get(token(message)), now) for message in result.behind)
+        await self._send_until_it_works([*records, *result.dead_letters])
+        await self._deliver(result.notifications, result.published_at)
+
+    async def handle_retries(self, tier: int, consumed: list[InboundMessage]) -> None:
+        """Wait until each message's time has come, then apply it again (in the order consumed)."""
+        pending = [self.ladder.read(message) for message in consumed]
+        for retry in pending:
+            first_failure = retry.state.first_failure_at or _utc_now()
+            self.book.wait(retry.message.key, token(retry.message), tier, first_failure)
+        while pending:
+            wait = (pending[0].not_before - _utc_now()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now = _utc_now()
+            due: list[RetryMessage] = []
+            while pending and (not due or pending[0].not_before <= now):
+                due.append(pending.pop(0))
+            await self.handle_safely(
+                [retry.message for retry in due], {token(retry.message): retry.state for retry in due}
+            )
+
+    def _behind(self, message: InboundMessage, state: RetryState | None, now: datetime) -> OutboundRecord:
+        tier = self.book.head_tier(message.key) if message.key is not None else 1
+        self.book.wait(message.key, token(message), tier, state.first_failure_at if state else now)
+        return self.ladder.record(message, state or RetryState(), tier, now, behind=True)
+
+    def _retry(
+        self, message: InboundMessage, state: RetryState, failure: TransientFailure, now: datetime
+    ) -> OutboundRecord:
+        """The next tier of the ladder, or a dead letter with its history once the ladder has run out."""
+        state.failed(failure.stage, failure.error_class, now)
+        tier = self.ladder.next_tier(state)
+        if tier is not None:
+            self.book.wait(message.key, token(message), tier, state.first_failure_at or now)
+            metrics.RETRIES.labels(tier=str(tier)).inc()
+            return self.ladder.record(message, state, tier, now)
+        self.book.done(message.key, token(message))
+        source = self.settings.source_of_topic(message.topic) or "unknown"
+        metrics.EVENTS.labels(source, failure.event_type, "dead_letter").inc()
+        metrics.DEAD_LETTERS.labels(stage=failure.stage, error_class=failure.error_class).inc()
+        log.error(
+            "%s@%s still failing after %d attempts: dead letter",
+            message.topic,
+            message.offset,
+            state.attempts,
+        )
+        return dead_letter(
+            message,
+            self.settings.dead_letter_topic,
+            failure.stage,
+            failure.error_class,
+            f"{failure.error_class} at stage {failure.stage} on each of {state.attempts} attempts; "
+            "the retry ladder ran out",
+            attempts=state.attempts,
+            first_failure_at=state.first_failure_at,
+            history=state.history_json(),
+        )
+
+    async def _deliver(
+        self, notifications: list[Notification], published_at: dict[str, datetime] | None = None
+    ) -> None:
         now = self.pipeline.clock()
         # Held releases wait for the outbox flush after their correction window.
         notifications = [n for n in notifications if n.release_after is None or n.release_after <= now]
         if not notifications:
             return
         records = [OutboundRecord(n.topic, n.key, n.payload) for n in notifications]
-        await until_it_works("delivering notifications", lambda: self._send(records))
+        await self._send_until_it_works(records)
+        delivered = _utc_now()
         for n in notifications:
             metrics.NOTIFICATIONS.labels(unit=n.unit_code, priority=n.priority, action=n.action).inc()
+            if published_at and n.notification_id in published_at:
+                latency = (delivered - published_at[n.notification_id]).total_seconds()
+                metrics.END_TO_END_SECONDS.labels(priority=n.priority).observe(max(latency, 0.0))
         ids = [n.notification_id for n in notifications]
-        await until_it_works(
-            "confirming the outbox", lambda: asyncio.to_thread(self.pipeline.confirm_published, ids)
-        )
+        try:
+            await asyncio.to_thread(self.pipeline.confirm_published, ids)
+        except Exception as error:
+            # They are on their queues; the outbox sweep publishes them again later, which readers absorb.
+            log.warning(
+                "could not confirm %d notifications (%s); the outbox sweep will",
+                len(ids),
+                type(error).__name__,
+            )
 
     async def flush_outbox(self) -> None:
         while True:
@@ -193,6 +375,38 @@ class Worker:
                 "%d parked event(s); the oldest has waited %.0f minutes for a case", len(parked), oldest / 60
             )
 
+    async def watch_counts(self) -> None:
+        def count() -> Any:
+            with Session(self.pipeline.engine) as session:
+                return watched_counts(session, self.pipeline.clock())
+
+        counts = await until_it_works("counting deadlines", lambda: asyncio.to_thread(count))
+        for kind in {*counts.timers_pending, *counts.timers_overdue}:
+            metrics.TIMERS_PENDING.labels(timer=kind).set(counts.timers_pending.get(kind, 0))
+            metrics.TIMERS_OVERDUE.labels(timer=kind).set(counts.timers_overdue.get(kind, 0))
+        metrics.URGENT_UNACKNOWLEDGED.set(counts.urgent_unacknowledged)
+
+    def watch_retries(self) -> None:
+        for tier, waiting in self.book.waiting_by_tier(self.ladder.tiers).items():
+            metrics.RETRY_WAITING.labels(tier=str(tier)).set(waiting)
+        oldest = self.book.oldest_failure()
+        metrics.RETRY_OLDEST_SECONDS.set((_utc_now() - oldest).total_seconds() if oldest else 0.0)
+
+    def watch_lag(self) -> None:
+        consumer = self.app.consumer
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            # faust keeps the committed offsets it manages; there is no public accessor.
+            committed = consumer._committed_offset.get(tp)
+            if highwater is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(highwater - (committed or 0), 0)
+        for topic, behind in lag.items():
+            metrics.CONSUMER_LAG.labels(topic=topic).set(behind)
+
+    async def _send_until_it_works(self, records: list[OutboundRecord]) -> None:
+        await until_it_works("writing to the broker", lambda: self._send(records))
+
     async def _send(self, records: list[OutboundRecord]) -> None:
         """Write records and wait until the broker has them all."""
         if not records:
@@ -200,7 +414,12 @@ class Worker:
         producer = self.app.producer
         futures = [
             await producer.send(
-                record.topic, record.key, record.value, partition=None, timestamp=None, headers=record.headers
+                record.topic,
+                record.key,
+                record.value,
+                partition=record.partition,
+                timestamp=None,
+                headers=record.headers,
             )
             for record in records
         ]

@@ -101,3 +101,9 @@ del C
 def rule_for(event_type: str) -> EventRule:
     """The catalogue entry; KeyError for an event type outside the catalogue."""
     return CATALOGUE[event_type]
+
+
+def is_urgent(event_type: str) -> bool:
+    """Urgent by the catalogue; False for an event type outside it (the hub will dead-letter that anyway)."""
+    rule = CATALOGUE.get(event_type)
+    return rule is not None and rule.urgent

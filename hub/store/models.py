@@ -211,11 +211,17 @@ class Notification(Base):
     source_event_id: Mapped[str | None] = mapped_column(String(36), index=True)
     person_ref: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When the agency published the event behind it: a victim referred after the event was applied, but
+    # published before it, is caught up (hub/catch_up.py).
+    event_published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # A release is held until then, so a correction can withdraw it before any VLO acts on it.
     release_after: Mapped[datetime | None] = mapped_column(UtcDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Set when it is built, so a notification about a case opened in the same transaction needs no early write
+    # of the case to learn its id: the unit of work fills case_id.
+    case: Mapped[Case | None] = relationship()
 
 
 class OperatorAction(Base):
@@ -237,3 +243,14 @@ class PurgedDeadLetter(Base):
     partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     offset: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     purged_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Operator(Base):
+    """Someone who may sign in to the operations console; admins may also replay and purge dead letters."""
+
+    __tablename__ = "operators"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # scrypt$n$r$p$salt$hash (base64): only the hash of a password is ever kept.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # viewer, admin
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

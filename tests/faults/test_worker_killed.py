@@ -7,101 +7,22 @@ delivery) are counted and reported, not forbidden.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from connectors.avro import hub_codec
-from connectors.publisher import event_from_json, message_key
 from hub.processes import spawn, stop
-from schemas import event_schemas
-from tests.integration.conftest import HUB, Hub, new_hub
+from tests.faults.cases import publish_all, slice_events
+from tests.integration.conftest import HUB, new_hub
 from tests.integration.waiting import eventually, read_topic, wait_until_healthy
 
 CASES = 6_667  # three events each: 20,001 events
-CODEC = hub_codec()
 KILLS = 3
-TODAY = date.today()
-
-
-def slice_events(number: int, now: datetime) -> list[tuple[str, bytes, bytes | None]]:
-    """(topic source, value, key) for one case: sentence, referral, release."""
-    case_ref = f"K{number:07d}"
-    noms = f"K{number % 10000:04d}{chr(65 + number // 10000 % 26)}{chr(65 + number // 260000 % 26)}"
-    pnc = f"2020/{number:07d}K"
-    events = [
-        (
-            "court",
-            {
-                "event_type": "SentenceImposed",
-                "case_ref": case_ref,
-                "noms_number": noms,
-                "court_code": "Leeds Crown Court",
-                "sentence_date": (TODAY - timedelta(days=3)).isoformat(),
-                "offender": {"pnc": pnc},
-                "offences": [{"code": "OF61016", "classification": "violent"}],
-                "disposal": "custody",
-                "custodial_term_months": 24,
-            },
-        ),
-        (
-            "witness-care",
-            {
-                "event_type": "VictimReferred",
-                "case_ref": case_ref,
-                "referral_date": TODAY.isoformat(),
-                "victim": {
-                    "person_ref": f"P-{number}",
-                    "name": f"Victim {number}",
-                    "address": {"postcode": "LS6 2AB"},
-                },
-            },
-        ),
-        (
-            "prison",
-            {
-                "event_type": "PrisonerReleased",
-                "noms_number": noms,
-                "release_type": "automatic",
-                "release_date": TODAY.isoformat(),
-            },
-        ),
-    ]
-    encoded = []
-    for source, data in events:
-        event = event_from_json(data, source, now)
-        encoded.append(
-            (
-                source,
-                CODEC.encode(event_schemas()[event.envelope.event_type], event.model_dump()),
-                message_key(event),
-            )
-        )
-    return encoded
-
-
-def publish_all(hub: Hub, waves: list[list[tuple[str, bytes, bytes | None]]]) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=hub.env["HUB_BROKER"], acks="all", linger_ms=20)
-        await producer.start()
-        try:
-            for wave in waves:
-                futures = [
-                    await producer.send(f"{hub.prefix}agency.{source}.events", value, key=key)
-                    for source, value, key in wave
-                ]
-                await asyncio.gather(*futures)
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
 
 
 @pytest.mark.timeout(600)

@@ -14,7 +14,6 @@ import copy
 import io
 import json
 import time
-import urllib.request
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +21,6 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from fastavro import schemaless_writer
-from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.avro import SINGLE_OBJECT_MARKER, hub_codec
 from connectors.publisher import AgencyPublisher, event_from_json
@@ -31,7 +29,7 @@ from hub.messages import InboundMessage
 from schemas import RecordSchema, build_record_schema, event_schemas
 from tests.integration.conftest import Hub
 from tests.integration.test_walking_skeleton import referral, release, sentence
-from tests.integration.waiting import eventually, read_topic
+from tests.integration.waiting import counter, eventually, metrics_text, read_topic
 
 MAX_BYTES = 4096  # HUB_MAX_MESSAGE_BYTES for the worker of this module
 NOW = datetime.now(UTC)
@@ -286,18 +284,7 @@ def bad_messages() -> list[Bad]:
 
 
 def scrape(hub: Hub) -> str:
-    with urllib.request.urlopen(f"{hub.web}/metrics", timeout=5) as response:
-        return response.read().decode()
-
-
-def counter(text: str, sample: str, **labels: str) -> float:
-    """Sum of a sample's values over every label set that contains `labels`."""
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
-                total += s.value
-    return total
+    return metrics_text(hub.web)
 
 
 def consumed(text: str) -> float:

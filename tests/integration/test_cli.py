@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from hub.processes import free_port
 from tests.integration.conftest import HUB, ROOT, Hub
 from tests.integration.test_walking_skeleton import sentence
@@ -124,10 +126,28 @@ def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly
             return [json.loads(line) for line in result.stdout.splitlines()]
 
         def released(found: list[dict]) -> list[tuple[str, str]]:
-            return [(n["event_type"], n["vlo_id"]) for n in found if n["event_type"] == "PrisonerReleased"]
+            # The demo's own case: simulated traffic for other cases flows beside it, to YH among others.
+            return [
+                (n["event_type"], n["vlo_id"])
+                for n in found
+                if n["event_type"] == "PrisonerReleased" and n["case_ref"] == "01DM0001226"
+            ]
 
         queue = eventually(read, lambda found: len(released(found)) >= 1, timeout=30)
         assert released(queue) == [("PrisonerReleased", "vlo-demo-1")]
+
+        def consumed() -> float:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            return sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "hub_events_consumed_total"
+            )
+
+        # After the demo's four events, simulated agency traffic keeps the numbers moving.
+        assert eventually(consumed, lambda total: total > 8, timeout=60) > 8
 
         started = time.monotonic()
         up.send_signal(signal.SIGINT)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
@@ -73,3 +74,23 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list:
             await consumer.stop()
 
     return asyncio.run(read())
+
+
+def metrics_text(web: str) -> str:
+    with urllib.request.urlopen(f"{web}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def counter(text: str, sample: str, **labels: str) -> float:
+    """Sum of a sample's values over every label set that contains `labels`."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total
+
+
+def scrape(web: str, sample: str, **labels: str) -> float:
+    """One figure from a running worker's /metrics."""
+    return counter(metrics_text(web), sample, **labels)
