@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from connectors.avro import AvroCodec
 from hub import metrics
+from hub.catch_up import catch_up
 from hub.ingest import IngestedEvent
 from hub.notify import Cause, NotificationFactory
 from hub.settings import Settings
@@ -118,6 +119,30 @@ class EventHandlers:
             "NotificationAcknowledged": self.notification_acknowledged,
         }
 
+    def prefetch(self, events: list[IngestedEvent]) -> None:
+        """Look up in a few queries what these events' handlers will ask the store for one at a time."""
+        identifiers: list[IdentifierKey] = []
+        case_refs: list[str] = []
+        parked: list[IdentifierKey] = []
+        for ingested in events:
+            event = ingested.event
+            keys = subject_keys(event)
+            if ingested.event_type == "SentenceImposed":
+                keys += [
+                    (kind, v) for kind in ("pnc", "cro") if (v := getattr(event.offender, kind)) is not None
+                ]
+            elif ingested.event_type == "PrisonerRecordsMerged":
+                keys.append(("noms_number", event.removed_noms_number))
+            elif ingested.event_type == "VictimReferred":
+                parked.append(("person_ref", event.victim.person_ref))
+            elif ingested.event_type == "PrisonerReleased":
+                parked.append(("event_id", ingested.event_id))
+            identifiers += keys
+            parked += keys
+            if (case_ref := event.envelope.subject.case_ref) is not None:
+                case_refs.append(case_ref)
+        self.store.prefetch(identifiers, case_refs, parked, [ingested.event_id for ingested in events])
+
     def apply(self, ingested: IngestedEvent) -> Effects:
         handler = self._handlers.get(ingested.event_type)
         if handler is not None:
@@ -195,15 +220,19 @@ class EventHandlers:
                 release_after=None if rule.urgent else release_after,
             )
             made.append(notification)
-            if decision.priority is Priority.URGENT:
-                self._start_timer(
-                    TimerKind.URGENT_UNACKNOWLEDGED,
-                    case,
-                    victim,
-                    self.now + timedelta(minutes=self.settings.urgent_ack_minutes),
-                    cause=notification.notification_id,
-                )
+            self._await_acknowledgement(case, victim, notification)
         return made
+
+    def _await_acknowledgement(self, case: Case, victim: Victim | None, notification: Notification) -> None:
+        """An urgent notification escalates unless its unit acknowledges it in time."""
+        if notification.priority == Priority.URGENT.value:
+            self._start_timer(
+                TimerKind.URGENT_UNACKNOWLEDGED,
+                case,
+                victim,
+                self.now + timedelta(minutes=self.settings.urgent_ack_minutes),
+                cause=notification.notification_id,
+            )
 
     # ---- court
     def sentence_imposed(self, ingested: IngestedEvent) -> Effects:
@@ -230,8 +259,12 @@ class EventHandlers:
                 owning_unit_code=self.units.unit_for_court(event.court_code).code,
                 status="open",
                 needs_unit_decision=False,
+                # Nothing refers to a case that did not exist: its collections are known to be empty, so
+                # reading them needs no query (and no flush).
+                victims=[],
+                allocations=[],
             )
-            self.store.session.add(case)
+            self.store.add_case(case)
         elif case.eligibility_status == "discretionary" and not result.eligible:
             result = eligibility.open_discretionary(result, case.owning_unit_code, "kept open by the unit")
         case.court_code = event.court_code
@@ -244,7 +277,6 @@ class EventHandlers:
         case.eligibility_status = result.status.value
         case.eligibility_rule = result.rule
         case.eligibility_basis = result.basis
-        self.store.session.flush()
         log.info("case %s: %s (%s)", case.case_ref, result.status.value, result.rule)
         effects = Effects(new_keys=self.store.link(case.offender, keys))
         if case.eligible:
@@ -252,8 +284,11 @@ class EventHandlers:
                 self._start_timer(
                     TimerKind.REFERRAL_OVERDUE, case, None, end_of_day(referral_due(event.sentence_date))
                 )
-            said = content.sentence_imposed(event)
-            effects.notifications.extend(n for n in self._notify_case(ingested, case, said) if n.person_ref)
+            if case.victims:  # the victims are told; the unit hears of a sentence through the referral timer
+                said = content.sentence_imposed(event)
+                effects.notifications.extend(
+                    n for n in self._notify_case(ingested, case, said) if n.person_ref
+                )
         return effects
 
     def _case(self, event: AvroRecord) -> Case:
@@ -333,13 +368,22 @@ class EventHandlers:
         victim.language = person.language
         victim.preferred_channel = person.preferred_channel
         victim.accessibility_needs = person.accessibility_needs
-        self.store.session.flush()
         self._stop_timers(case, None, TimerKind.REFERRAL_OVERDUE)
         # Preferences, opt-outs or contacts recorded before the referral reached the hub wait under person_ref.
         effects = Effects(new_keys=[("person_ref", person.person_ref)])
         if is_new:
             effects.notifications.extend(self._offer_first_contact(ingested, case))
+            effects.notifications.extend(self._catch_up(case, victim, event.envelope.published_at))
         return effects
+
+    def _catch_up(self, case: Case, victim: Victim, referral_published_at: datetime) -> list[Notification]:
+        """Events published after the referral but applied before it reach the victim too (hub/catch_up.py)."""
+        if not self.store.may_have_case_level_notifications(case):
+            return []  # no case-level notification exists to catch up on (known without a query)
+        made = catch_up(self.store.session, self.factory, case, victim, referral_published_at)
+        for notification in made:
+            self._await_acknowledgement(case, victim, notification)
+        return made
 
     def _offer_first_contact(self, ingested: IngestedEvent, case: Case) -> list[Notification]:
         """Ask the VLO to offer the scheme to every victim not yet offered it, once the case is eligible.

@@ -72,7 +72,7 @@ class NotificationFactory:
         return Notification(
             notification_id=identity,
             kind=cause.kind.value,
-            case_id=case.id,
+            case=case,  # case_id follows when written, also for a case opened in this transaction
             unit_code=unit,
             event_type=cause.event_type,
             action=decision.action.value,

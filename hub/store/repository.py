@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, create_engine, event, or_, select, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from hub.store.migrate import upgrade
@@ -21,6 +21,7 @@ from hub.store.models import (
     Victim,
 )
 
+SQLITE_CACHE_KIB = 64 * 1024  # per connection; pages are taken only as they are read
 IdentifierKey = tuple[str, str]  # (kind, value), for example ("noms_number", "A1234BC")
 
 
@@ -36,6 +37,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # SQLite's default page cache is 2 MiB: with a million cases every lookup would read from the file.
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
@@ -43,11 +46,158 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# A bulk update brings the timers already in the session up to date from the rows it changed (RETURNING), not
+# by evaluating its criteria against every object in the session ("evaluate"), which a prefetched batch makes
+# slow.
+_SYNC = "fetch"
+# Most values in one IN (...) list: well inside SQLite's and PostgreSQL's limits on bound parameters.
+_IN_CHUNK = 500
+
+
+def _chunks(values: list, size: int = _IN_CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _same_victim(timer: Timer, victim: Victim | None) -> bool:
+    """Whether a timer is for this victim (None: for the case itself), without loading anything: a timer
+    started in this transaction holds its victim object; one read from the database, its victim's id."""
+    if "victim" in timer.__dict__:
+        return timer.__dict__["victim"] is victim
+    if victim is None:
+        return timer.victim_id is None
+    return (
+        victim.id is not None and timer.victim_id == victim.id
+    )  # a victim not yet written has no timer rows
+
+
 class CaseStore:
-    """The queries the pipeline needs, on one open session (one transaction per batch)."""
+    """The queries the pipeline needs, on one open session (one transaction per batch).
+
+    `prefetch` loads in a few queries what a batch's events would otherwise look up one at a time (the
+    offenders their identifiers name, with cases, victims and allocations; cases by reference; parked keys;
+    notifications already made from them). What it learnt is kept for this transaction only, and every write
+    through this store keeps it true, so later lookups answer from memory with the same result a query would
+    give. Anything not prefetched is queried as before.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # (kind, value) -> its offender, or None: known to belong to nobody (yet).
+        self._owners: dict[IdentifierKey, Offender | None] = {}
+        # case_ref -> its case, or None: no such case (yet).
+        self._cases: dict[str, Case | None] = {}
+        # Keys asked about in advance, and those of them that events in the database are parked under.
+        self._parked_asked: set[IdentifierKey] = set()
+        self._parked_in_db: set[IdentifierKey] = set()
+        # Events parked in this transaction (not yet written), by key, in the order parked; those taken since.
+        self._parked_here: dict[IdentifierKey, list[ParkedEvent]] = {}
+        self._parked_order: dict[ParkedEvent, int] = {}
+        self._taken: set[ParkedEvent] = set()  # parked events taken in this transaction (held: no id reuse)
+        # Source events asked about in advance, and the ids of the notifications made from them.
+        self._notified_sources: set[str] = set()
+        self._notification_ids: set[str] = set()
+        # case -> all its timers (see _timers_of).
+        self._timers: dict[Case, list[Timer]] = {}
+        # Cases opened in this transaction, and the cases that got a case-level notification in it.
+        self._new_cases: set[Case] = set()
+        self._case_level_notified: set[Case | None] = set()
+        # Ids of cases asked about in advance, and those of them with a case-level notification written.
+        self._case_level_asked: set[int] = set()
+        self._case_level_written: set[int] = set()
+
+    def prefetch(
+        self,
+        identifiers: Iterable[IdentifierKey],
+        case_refs: Iterable[str],
+        parked_keys: Iterable[IdentifierKey],
+        source_event_ids: Iterable[str],
+    ) -> None:
+        """Look up a whole batch's identifiers, cases, parked keys and notifications at once."""
+        self._load_owners([key for key in dict.fromkeys(identifiers) if key not in self._owners])
+        refs = [ref for ref in dict.fromkeys(case_refs) if ref not in self._cases]
+        self._load_cases(refs)
+        case_ids = sorted(
+            {case.id for ref in refs if (case := self._cases[ref]) is not None} - self._case_level_asked
+        )
+        for chunk in _chunks(case_ids):
+            self._case_level_written.update(
+                self.session.scalars(
+                    select(Notification.case_id)
+                    .where(Notification.case_id.in_(chunk), Notification.person_ref.is_(None))
+                    .distinct()
+                )
+            )
+        self._case_level_asked.update(case_ids)
+        asked = [key for key in dict.fromkeys(parked_keys) if key not in self._parked_asked]
+        for chunk in _chunks(sorted({value for _, value in asked})):
+            rows = self.session.execute(
+                select(ParkedEventKey.kind, ParkedEventKey.value).where(ParkedEventKey.value.in_(chunk))
+            )
+            self._parked_in_db.update((kind, value) for kind, value in rows)
+        self._parked_asked.update(asked)
+        sources = [
+            source for source in dict.fromkeys(source_event_ids) if source not in self._notified_sources
+        ]
+        for chunk in _chunks(sources):
+            self._notification_ids.update(
+                self.session.scalars(
+                    select(Notification.notification_id).where(Notification.source_event_id.in_(chunk))
+                )
+            )
+        self._notified_sources.update(sources)
+        cases = [
+            case for offender in self._owners.values() if offender is not None for case in offender.cases
+        ]
+        self._prefetch_timers([*cases, *(case for case in self._cases.values() if case is not None)])
+
+    def _load_owners(self, keys: list[IdentifierKey]) -> None:
+        if not keys:
+            return
+        wanted = set(keys)
+        owner_ids: dict[IdentifierKey, int] = {}
+        for chunk in _chunks(sorted({value for _, value in keys})):
+            rows = self.session.execute(
+                select(
+                    OffenderIdentifier.kind, OffenderIdentifier.value, OffenderIdentifier.offender_id
+                ).where(OffenderIdentifier.value.in_(chunk))
+            )
+            owner_ids.update(
+                {(kind, value): offender_id for kind, value, offender_id in rows if (kind, value) in wanted}
+            )
+        offenders = self._offenders_by_id(sorted(set(owner_ids.values())))
+        for key in keys:
+            offender_id = owner_ids.get(key)
+            self._owners[key] = offenders.get(offender_id) if offender_id is not None else None
+
+    def _offenders_by_id(self, ids: list[int]) -> dict[int, Offender]:
+        """Offenders with what routing reads of them (cases, victims, allocations) in four queries."""
+        found: dict[int, Offender] = {}
+        for chunk in _chunks(ids):
+            query = (
+                select(Offender)
+                .where(Offender.id.in_(chunk))
+                .options(
+                    selectinload(Offender.cases).selectinload(Case.victims),
+                    selectinload(Offender.cases).selectinload(Case.allocations),
+                )
+            )
+            found.update((offender.id, offender) for offender in self.session.scalars(query))
+        return found
+
+    def _load_cases(self, refs: list[str]) -> None:
+        if not refs:
+            return
+        for chunk in _chunks(refs):
+            query = (
+                select(Case)
+                .where(Case.case_ref.in_(chunk))
+                .options(selectinload(Case.victims), selectinload(Case.allocations))
+            )
+            for case in self.session.scalars(query):
+                self._cases[case.case_ref] = case
+        for ref in refs:
+            self._cases.setdefault(ref, None)
 
     # de-duplication
     def already_processed(self, event_ids: Iterable[str]) -> set[str]:
@@ -77,17 +227,15 @@ class CaseStore:
     def offenders_for(self, keys: Iterable[IdentifierKey]) -> list[Offender]:
         """Every distinct offender any of these identifiers belongs to, in the order of the keys."""
         keys = list(keys)
-        if not keys:
-            return []
-        rows = self.session.scalars(
-            select(OffenderIdentifier).where(
-                or_(*(and_(OffenderIdentifier.kind == k, OffenderIdentifier.value == v) for k, v in keys))
-            )
-        ).all()
-        by_key = {(row.kind, row.value): row.offender for row in rows}
+        unknown = [key for key in dict.fromkeys(keys) if key not in self._owners]
+        if unknown:
+            # Identifiers added in this transaction are all known here (link, merge keep the cache), so these
+            # are found only among written rows: no need to write everything pending first.
+            with self.session.no_autoflush:
+                self._load_owners(unknown)
         found: list[Offender] = []
         for key in keys:
-            offender = by_key.get(key)
+            offender = self._owners.get(key)
             if offender is not None and offender not in found:
                 found.append(offender)
         return found
@@ -110,18 +258,29 @@ class CaseStore:
         self.session.flush()
         self.session.delete(remove)
         self.session.flush()
+        for key, owner in self._owners.items():
+            if owner is remove:
+                self._owners[key] = keep
 
     def link(self, offender: Offender, keys: Iterable[IdentifierKey]) -> list[IdentifierKey]:
         """Attach identifiers to an offender; returns the ones that are new (and may unpark events)."""
-        known = {(i.kind, i.value) for i in offender.identifiers}
+        known: set[IdentifierKey] | None = None
         added = []
         for key in keys:
-            if key in known:
-                continue
+            if key in self._owners:
+                if self._owners[key] is offender:
+                    continue
+            else:
+                # Not looked up in this transaction: the offender's own identifiers say (one query).
+                if known is None:
+                    known = {(i.kind, i.value) for i in offender.identifiers}
+                if key in known:
+                    continue
             self.session.add(OffenderIdentifier(offender=offender, kind=key[0], value=key[1]))
-            known.add(key)
             added.append(key)
-        self.session.flush()
+            self._owners[key] = offender
+        # No flush here: the unit of work writes the new identifiers with the batch's other rows, and the
+        # identifier cache already answers for them (a query would autoflush them first).
         return added
 
     def new_offender(self) -> Offender:
@@ -131,51 +290,90 @@ class CaseStore:
 
     # cases
     def case_by_ref(self, case_ref: str) -> Case | None:
-        return self.session.scalar(
-            select(Case).where(Case.case_ref == case_ref).options(selectinload(Case.victims))
-        )
+        if case_ref not in self._cases:
+            with self.session.no_autoflush:  # cases opened in this transaction are known here (add_case)
+                self._load_cases([case_ref])
+        return self._cases[case_ref]
+
+    def add_case(self, case: Case) -> None:
+        self.session.add(case)
+        self._cases[case.case_ref] = case
+        self._timers[case] = []  # a new case has no timers yet
+        self._new_cases.add(case)
+
+    def may_have_case_level_notifications(self, case: Case) -> bool:
+        """False only when the case is known to have no case-level notification, written or not: opened in this
+        transaction, or asked about in advance, and none made for it since."""
+        if case in self._case_level_notified:
+            return True
+        if case in self._new_cases:
+            return False
+        return case.id not in self._case_level_asked or case.id in self._case_level_written
 
     def victims_by_person(self, person_ref: str) -> list[Victim]:
         return list(self.session.scalars(select(Victim).where(Victim.person_ref == person_ref)))
 
     # timers
+    def _timers_of(self, case: Case) -> list[Timer]:
+        """Every timer of a case, stopped and fired ones too: loaded once per transaction, then kept current
+        (timers start only through `start_timer`; a new case has none)."""
+        timers = self._timers.get(case)
+        if timers is None:
+            if case.id is None:
+                timers = []
+            else:
+                # Timers started in this transaction went through start_timer, which keeps this list: none
+                # can be pending for a case without one, so written rows are all there is.
+                with self.session.no_autoflush:
+                    timers = list(self.session.scalars(select(Timer).where(Timer.case_id == case.id)))
+            self._timers[case] = timers
+        return timers
+
+    def _prefetch_timers(self, cases: Iterable[Case]) -> None:
+        wanted = {case.id: case for case in cases if case not in self._timers and case.id is not None}
+        for case in wanted.values():
+            self._timers[case] = []
+        for chunk in _chunks(sorted(wanted)):
+            for timer in self.session.scalars(select(Timer).where(Timer.case_id.in_(chunk))):
+                self._timers[wanted[timer.case_id]].append(timer)
+
     def start_timer(self, timer: Timer) -> None:
         """Start a timer unless the same one (kind, case, victim, cause) is already running."""
-        self.session.flush()  # the case and victim need their ids
-        same_victim = Timer.victim_id == timer.victim.id if timer.victim else Timer.victim_id.is_(None)
-        existing = self.session.scalar(
-            select(Timer).where(
-                Timer.kind == timer.kind,
-                Timer.case_id == timer.case.id,
-                same_victim,
-                Timer.cause == timer.cause,
-            )
+        timers = self._timers_of(timer.case)
+        existing = next(
+            (
+                t
+                for t in timers
+                if t.kind == timer.kind and t.cause == timer.cause and _same_victim(t, timer.victim)
+            ),
+            None,
         )
         if existing is None:
             self.session.add(timer)
+            timers.append(timer)
         elif existing.stopped_at is None and existing.fired_at is None:
             existing.due_at = timer.due_at
 
     def has_timer(self, case: Case, victim: Victim | None, kind: str) -> bool:
-        self.session.flush()
-        same_victim = Timer.victim_id == victim.id if victim else Timer.victim_id.is_(None)
-        found = select(Timer.id).where(Timer.case_id == case.id, same_victim, Timer.kind == kind).limit(1)
-        return self.session.scalar(found) is not None
+        return any(t.kind == kind and _same_victim(t, victim) for t in self._timers_of(case))
 
     def stop_timers(self, case: Case, victim: Victim | None, kinds: list[str], at: datetime) -> None:
-        query = update(Timer).where(
-            Timer.case_id == case.id,
-            Timer.kind.in_(kinds),
-            Timer.stopped_at.is_(None),
-            Timer.fired_at.is_(None),
-        )
-        if victim is not None:
-            query = query.where(Timer.victim_id == victim.id)
-        self.session.execute(query.values(stopped_at=at))
+        """Stop the running timers of these kinds (of one victim, or of everyone on the case)."""
+        for timer in self._timers_of(case):
+            if (
+                timer.kind in kinds
+                and timer.stopped_at is None
+                and timer.fired_at is None
+                and (victim is None or _same_victim(timer, victim))
+            ):
+                timer.stopped_at = at
 
     def stop_timers_caused_by(self, cause: str, at: datetime) -> None:
         self.session.execute(
-            update(Timer).where(Timer.cause == cause, Timer.stopped_at.is_(None)).values(stopped_at=at)
+            update(Timer)
+            .where(Timer.cause == cause, Timer.stopped_at.is_(None))
+            .values(stopped_at=at)
+            .execution_options(synchronize_session=_SYNC)
         )
 
     def due_timers(self, now: datetime, limit: int = 500) -> list[Timer]:
@@ -193,8 +391,12 @@ class CaseStore:
         return self.session.scalar(select(ParkedEvent.id).where(ParkedEvent.event_id == event_id)) is not None
 
     def park(self, parked: ParkedEvent, keys: Iterable[IdentifierKey]) -> None:
+        keys = list(keys)
         parked.keys = [ParkedEventKey(kind=kind, value=value) for kind, value in keys]
         self.session.add(parked)
+        self._parked_order[parked] = len(self._parked_order)
+        for key in dict.fromkeys(keys):
+            self._parked_here.setdefault(key, []).append(parked)
 
     def parked(self, older_than: datetime | None = None) -> list[ParkedEvent]:
         query = select(ParkedEvent).order_by(ParkedEvent.parked_at)
@@ -204,26 +406,65 @@ class CaseStore:
 
     def take_parked(self, keys: Iterable[IdentifierKey]) -> list[ParkedEvent]:
         """Parked events waiting on any of these identifiers, removed from the park, in the order published."""
+        keys = list(dict.fromkeys(keys))
         found: dict[int, ParkedEvent] = {}
-        for kind, value in keys:
-            rows = self.session.scalars(
-                select(ParkedEvent)
+        # Parked in this transaction: still in memory only.
+        for key in keys:
+            for row in self._parked_here.get(key, ()):
+                if row not in self._taken:
+                    found[id(row)] = row
+        # Parked before: in the database, unless asked in advance and nothing is parked under it.
+        asked = {key for key in keys if key not in self._parked_asked or key in self._parked_in_db}
+        if asked:
+            query = (
+                select(ParkedEvent, ParkedEventKey.kind, ParkedEventKey.value)
                 .join(ParkedEventKey)
-                .where(ParkedEventKey.kind == kind, ParkedEventKey.value == value)
+                .where(ParkedEventKey.value.in_(sorted({value for _, value in asked})))
             )
-            for row in rows:
-                found[row.id] = row
-        parked = sorted(found.values(), key=lambda p: (p.published_at, p.id))
+            # Written rows only (what this transaction parked is above), so nothing needs writing first.
+            with self.session.no_autoflush:
+                for row, kind, value in self.session.execute(query):
+                    if (kind, value) in asked and row not in self._taken:
+                        found[id(row)] = row
+        parked = sorted(
+            found.values(),
+            key=lambda p: (
+                (p.published_at, 0, p.id) if p.id is not None else (p.published_at, 1, self._parked_order[p])
+            ),
+        )
+        written = [row.id for row in parked if row.id is not None]
+        if written:
+            # Deleted at once, on the transaction's connection: an ORM delete would first load each event's keys
+            # and write everything pending, and an event re-parked in this transaction must not meet its old row.
+            connection = self.session.connection()
+            for chunk in _chunks(written):
+                connection.execute(delete(ParkedEventKey).where(ParkedEventKey.parked_event_id.in_(chunk)))
+                connection.execute(delete(ParkedEvent).where(ParkedEvent.id.in_(chunk)))
         for row in parked:
-            self.session.delete(row)
+            self._taken.add(row)
+            self.session.expunge(row)  # gone from the park; what it holds is still readable
         return parked
 
     # outbox
     def add_notification(self, notification: Notification) -> bool:
         """Keep a notification unless one with the same id exists; True when it is new."""
-        if self.session.get(Notification, notification.notification_id) is not None:
+        identity = notification.notification_id
+        if notification.source_event_id in self._notified_sources:
+            # Asked in advance: a notification's id is derived from its cause, which fixes its source event, so
+            # every existing notification with this id is among those made from that source event.
+            if identity in self._notification_ids:
+                return False
+        elif identity in self._notification_ids:
             return False
+        else:
+            # Every notification added in this transaction is in _notification_ids: only written rows remain.
+            with self.session.no_autoflush:
+                if self.session.get(Notification, identity) is not None:
+                    return False
         self.session.add(notification)
+        self._notification_ids.add(identity)
+        if notification.person_ref is None:
+            self._case_level_notified.add(notification.case)
         return True
 
     def notification(self, notification_id: str) -> Notification | None:
