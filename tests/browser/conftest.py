@@ -30,7 +30,9 @@ def chromium_path() -> str:
     return str(path)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on the main thread until it
+# stops, and every later test that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
