@@ -458,18 +458,12 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + WORKER_READY_SECONDS
-    while time.monotonic() < deadline:
+    from hub.processes import became_healthy
+
+    if not became_healthy(url, process, WORKER_READY_SECONDS):
         if process.poll() is not None:
             raise RuntimeError(f"worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"worker not consuming after {WORKER_READY_SECONDS:.0f}s; see {log}")
+        raise RuntimeError(f"worker not consuming after {WORKER_READY_SECONDS:.0f}s; see {log}")
 
 
 def scrape_batches(web: str) -> tuple[float, float]:

@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,7 +63,7 @@ def worker() -> None:
 def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic scenario.")] = False) -> None:
     """Start the embedded broker, database, worker and web server in the foreground (Ctrl-C stops all)."""
     from hub.broker import EmbeddedBroker
-    from hub.processes import spawn, stop
+    from hub.processes import became_healthy, spawn, stop
 
     settings = Settings()
     data_dir = settings.data_dir.resolve()
@@ -106,7 +105,7 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         web = f"http://{settings.web_host}:{settings.web_port}"
         typer.echo(f"web        {web}/health  {web}/metrics")
         typer.echo(f"console    {web}/ (operations console; `hub operators add` creates accounts)")
-        if _wait_healthy(f"{web}/health", worker_process, lambda: stopping):
+        if became_healthy(f"{web}/health", worker_process, HEALTH_WAIT_SECONDS, lambda: stopping):
             typer.echo("ready      the worker is consuming; Ctrl-C stops everything")
             if demo:
                 demo_operators(settings.resolved_database_url)
@@ -131,19 +130,6 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
             broker.stop()
             address_file.unlink(missing_ok=True)
         typer.echo("stopped")
-
-
-def _wait_healthy(url: str, process: Any, stopping: Any) -> bool:
-    deadline = time.monotonic() + HEALTH_WAIT_SECONDS
-    while time.monotonic() < deadline and not stopping() and process.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return False
 
 
 def _publish_demo(address: str, settings: Settings) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import Engine, select
@@ -30,6 +31,18 @@ class DeadLetter:
     value: bytes
     headers: dict[str, bytes]
     original_headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    @classmethod
+    def from_record(cls, record: Any) -> DeadLetter:
+        """From a consumed `hub.dlq` record; the agency's own headers are kept apart for a replay."""
+        return cls(
+            record.partition,
+            record.offset,
+            record.key,
+            record.value or b"",
+            dict(record.headers),
+            [h for h in record.headers if not h[0].startswith("hub.")],
+        )
 
     @property
     def id(self) -> str:
@@ -124,16 +137,7 @@ async def read_dead_letters(
                 for record in records:
                     if (record.partition, record.offset) in hidden:
                         continue
-                    letters.append(
-                        DeadLetter(
-                            record.partition,
-                            record.offset,
-                            record.key,
-                            record.value or b"",
-                            dict(record.headers),
-                            [h for h in record.headers if not h[0].startswith("hub.")],
-                        )
-                    )
+                    letters.append(DeadLetter.from_record(record))
         return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
     finally:
         await consumer.stop()

@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -68,3 +70,19 @@ def wait_for_port(
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def became_healthy(
+    url: str, process: subprocess.Popen[bytes], timeout: float, stopping: Callable[[], bool] = lambda: False
+) -> bool:
+    """Poll a worker's /health until it answers 200 (True), or the process exits, `stopping()` or time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping() and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False

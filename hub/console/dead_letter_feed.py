@@ -80,16 +80,7 @@ class DeadLetterFeed:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
                 for records in batch.values():
                     for record in records:
-                        self._keep(
-                            DeadLetter(
-                                record.partition,
-                                record.offset,
-                                record.key,
-                                record.value or b"",
-                                dict(record.headers),
-                                [h for h in record.headers if not h[0].startswith("hub.")],
-                            )
-                        )
+                        self._keep(DeadLetter.from_record(record))
                         self._next[record.partition] = record.offset + 1
                 self.problem = None
                 if not self.caught_up:

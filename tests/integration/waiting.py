@@ -13,22 +13,16 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.processes import became_healthy
+
 T = TypeVar("T")
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    if not became_healthy(url, process, timeout):
         if process.poll() is not None:
             raise AssertionError(f"worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"worker not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
+        raise AssertionError(f"worker not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float, interval: float = 0.5) -> T:
