@@ -54,7 +54,7 @@ HUB = [sys.executable, "-m", "hub.cli"]
 
 # One worker serves every scenario, so these hold for all of them; scenarios are designed for these values.
 RELEASE_HOLD_SECONDS = 15.0  # a PrisonerReleased waits this long before it reaches a queue
-URGENT_ACK_MINUTES = 0.3  # 18 s: an urgent notification not acknowledged by then escalates to unit triage
+URGENT_ACK_MINUTES = 0.75  # 45 s, room for the acknowledge step on a loaded machine; then it escalates
 TIMER_CHECK_SECONDS = 1.0
 WORKER_SETTINGS = {
     "HUB_RELEASE_HOLD_SECONDS": str(RELEASE_HOLD_SECONDS),
