@@ -407,7 +407,9 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_stream_goes_on(hub: Hu
 
     # The metrics count every message once, by source and outcome, and each dead letter by stage and class.
     text = eventually(lambda: scrape(hub), lambda t: consumed(t) >= len(cases) + 3, timeout=10)
-    assert counter(text, "hub_events_consumed_total", outcome="accepted") == 3
+    # The referral may be parked for a moment if it is consumed before its sentence (another topic).
+    valid = [counter(text, "hub_events_consumed_total", outcome=o) for o in ("accepted", "parked")]
+    assert sum(valid) == 3
     for source in {case.source for case in cases}:
         expected = sum(case.source == source for case in cases)
         assert counter(text, "hub_events_consumed_total", source=source, outcome="dead_letter") == expected

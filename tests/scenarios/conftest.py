@@ -53,7 +53,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent
 HUB = [sys.executable, "-m", "hub.cli"]
 
 # One worker serves every scenario, so these hold for all of them; scenarios are designed for these values.
-RELEASE_HOLD_SECONDS = 15.0  # a PrisonerReleased waits this long before it reaches a queue
+RELEASE_HOLD_SECONDS = 40.0  # a PrisonerReleased waits this long (room for a loaded machine)
 URGENT_ACK_MINUTES = 0.75  # 45 s, room for the acknowledge step on a loaded machine; then it escalates
 TIMER_CHECK_SECONDS = 1.0
 WORKER_SETTINGS = {
