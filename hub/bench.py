@@ -662,12 +662,13 @@ class QueueWatcher:
 
 
 class GroupProgress:
-    """How far a consumer group has committed, to tell when a worker has consumed everything published."""
+    """How far the worker's consumer groups have committed, to tell when it has consumed everything published.
+    Each partition is read by one of the groups (the urgent lane has its own), so the furthest commit counts."""
 
-    def __init__(self, address: str, group: str) -> None:
+    def __init__(self, address: str, groups: Sequence[str]) -> None:
         from aiokafka.admin import AIOKafkaAdminClient
 
-        self.group = group
+        self.groups = groups
         self.admin = AIOKafkaAdminClient(bootstrap_servers=address, request_timeout_ms=10000)
 
     async def __aenter__(self) -> GroupProgress:
@@ -680,17 +681,17 @@ class GroupProgress:
     async def caught_up(self, ends: dict[tuple[str, int], int]) -> bool:
         from aiokafka import TopicPartition
 
-        try:
-            committed = await self.admin.list_consumer_group_offsets(
-                self.group, partitions=[TopicPartition(t, p) for t, p in ends]
-            )
-        except Exception:  # the group may not have committed yet
-            return False
-        for (topic, partition), end in ends.items():
-            meta = committed.get(TopicPartition(topic, partition))
-            if meta is None or meta.offset < end:
-                return False
-        return True
+        partitions = [TopicPartition(t, p) for t, p in ends]
+        furthest: dict[TopicPartition, int] = {}
+        for group in self.groups:
+            try:
+                committed = await self.admin.list_consumer_group_offsets(group, partitions=partitions)
+            except Exception:  # the group may not have committed yet
+                continue
+            for tp, meta in committed.items():
+                if meta is not None and meta.offset > furthest.get(tp, -1):
+                    furthest[tp] = meta.offset
+        return all(furthest.get(TopicPartition(t, p), -1) >= end for (t, p), end in ends.items())
 
 
 async def wait_until_done(
@@ -858,6 +859,11 @@ class BenchRun:
         mix = ", ".join(f"{source} {n:,}" for source, n in sorted(by_source.items(), key=lambda kv: -kv[1]))
         self.report.event_mix = f"{mix}; urgent {urgent:,}"
 
+    def _groups(self) -> list[str]:
+        from hub.urgent_lane import urgent_group
+
+        return [self.settings.app_id, urgent_group(self.settings.app_id)]
+
     def _start_worker(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = self.workdir / "worker.log"
         worker = start_worker(env, log)
@@ -875,7 +881,7 @@ class BenchRun:
             async with (
                 QueueWatcher(address, self.unit_topics) as watcher,
                 Publisher(address, BENCH_PREFIX) as publisher,
-                GroupProgress(address, self.settings.app_id) as group,
+                GroupProgress(address, self._groups()) as group,
             ):
                 cpu_before = cpu_seconds(worker.pid)
                 first = time.perf_counter()
@@ -953,7 +959,7 @@ class BenchRun:
             async with (
                 QueueWatcher(address, self.unit_topics) as watcher,
                 Publisher(address, BENCH_PREFIX) as publisher,
-                GroupProgress(address, self.settings.app_id) as group,
+                GroupProgress(address, self._groups()) as group,
             ):
                 seconds = await publisher.send_all(backlog)
                 backlog_ends = dict(publisher.offsets)

@@ -124,6 +124,7 @@ class EventHandlers:
         identifiers: list[IdentifierKey] = []
         case_refs: list[str] = []
         parked: list[IdentifierKey] = []
+        person_refs: list[str] = []
         for ingested in events:
             event = ingested.event
             keys = subject_keys(event)
@@ -137,11 +138,15 @@ class EventHandlers:
                 parked.append(("person_ref", event.victim.person_ref))
             elif ingested.event_type == "PrisonerReleased":
                 parked.append(("event_id", ingested.event_id))
+            elif ingested.event_type == "VictimAddressChanged":
+                person_refs.append(event.person_ref)
             identifiers += keys
             parked += keys
             if (case_ref := event.envelope.subject.case_ref) is not None:
                 case_refs.append(case_ref)
-        self.store.prefetch(identifiers, case_refs, parked, [ingested.event_id for ingested in events])
+        self.store.prefetch(
+            identifiers, case_refs, parked, [ingested.event_id for ingested in events], person_refs
+        )
 
     def apply(self, ingested: IngestedEvent) -> Effects:
         handler = self._handlers.get(ingested.event_type)
@@ -360,7 +365,7 @@ class EventHandlers:
         is_new = victim is None
         if victim is None:
             victim = Victim(case=case, person_ref=person.person_ref, opted_out=False, declined=False)
-            self.store.session.add(victim)
+            self.store.add_victim(victim)
         victim.name = person.name
         victim.relationship_to_offence = person.relationship
         victim.postcode = person.address.postcode

@@ -9,6 +9,7 @@ used) so that each has one canonical form and one fingerprint.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -143,8 +144,9 @@ def identifier_kinds(directory: Path = SCHEMA_DIR) -> tuple[str, ...]:
     return tuple(field["name"] for field in _read(directory / COMMON_FOLDER / "Identifiers.avsc")["fields"])
 
 
-def event_schemas() -> dict[str, RecordSchema]:
-    """The inbound agency events, by event type."""
+@cache
+def event_schemas() -> Mapping[str, RecordSchema]:
+    """The inbound agency events, by event type (built once: ingest asks for it for every event)."""
     return {name: s for name, s in load_schemas().items() if s.folder != NOTIFICATION_FOLDER}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, or_, select, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from hub.store.migrate import upgrade
@@ -105,6 +105,11 @@ class CaseStore:
         # Ids of cases asked about in advance, and those of them with a case-level notification written.
         self._case_level_asked: set[int] = set()
         self._case_level_written: set[int] = set()
+        # person_ref -> its written victims (asked in advance), and the victims added in this transaction.
+        self._victims_written: dict[str, list[Victim]] = {}
+        self._victims_added: dict[str, list[Victim]] = {}
+        # Events applied in this transaction, written in one statement before it commits (`write_processed`).
+        self._processed: list[dict] = []
 
     def prefetch(
         self,
@@ -112,8 +117,10 @@ class CaseStore:
         case_refs: Iterable[str],
         parked_keys: Iterable[IdentifierKey],
         source_event_ids: Iterable[str],
+        person_refs: Iterable[str] = (),
     ) -> None:
-        """Look up a whole batch's identifiers, cases, parked keys and notifications at once."""
+        """Look up a whole batch's identifiers, cases, parked keys, notifications and victims at once."""
+        self._load_victims([ref for ref in dict.fromkeys(person_refs) if ref not in self._victims_written])
         self._load_owners([key for key in dict.fromkeys(identifiers) if key not in self._owners])
         refs = [ref for ref in dict.fromkeys(case_refs) if ref not in self._cases]
         self._load_cases(refs)
@@ -208,9 +215,17 @@ class CaseStore:
         return set(rows)
 
     def mark_processed(self, event_id: str, event_type: str, source: str, at: datetime) -> None:
-        self.session.add(
-            ProcessedEvent(event_id=event_id, event_type=event_type, source=source, processed_at=at)
+        self._processed.append(
+            {"event_id": event_id, "event_type": event_type, "source": source, "processed_at": at}
         )
+
+    def write_processed(self) -> None:
+        """Write the events marked processed, in one statement: nothing in the transaction reads them back
+        (`already_processed` is asked once, before any is marked), and an ORM object each cost more than the
+        rest of an event's bookkeeping."""
+        if self._processed:
+            self.session.execute(insert(ProcessedEvent), self._processed)
+            self._processed = []
 
     # identity
     def find_offender(self, keys: Iterable[IdentifierKey]) -> Offender | None:
@@ -310,8 +325,27 @@ class CaseStore:
             return False
         return case.id not in self._case_level_asked or case.id in self._case_level_written
 
+    def _load_victims(self, person_refs: list[str]) -> None:
+        for ref in person_refs:
+            self._victims_written[ref] = []
+        for chunk in _chunks(person_refs):
+            # Written rows only: victims added in this transaction are in _victims_added (no flush needed).
+            with self.session.no_autoflush:
+                for victim in self.session.scalars(select(Victim).where(Victim.person_ref.in_(chunk))):
+                    self._victims_written[victim.person_ref].append(victim)
+
+    def add_victim(self, victim: Victim) -> None:
+        self.session.add(victim)
+        self._victims_added.setdefault(victim.person_ref, []).append(victim)
+
     def victims_by_person(self, person_ref: str) -> list[Victim]:
-        return list(self.session.scalars(select(Victim).where(Victim.person_ref == person_ref)))
+        """Every victim record of one person (one per case they are a victim in)."""
+        if person_ref not in self._victims_written:
+            self._load_victims([person_ref])
+        # dict.fromkeys: a victim added here and flushed since can also be among the rows read afterwards.
+        return list(
+            dict.fromkeys([*self._victims_written[person_ref], *self._victims_added.get(person_ref, [])])
+        )
 
     # timers
     def _timers_of(self, case: Case) -> list[Timer]:
