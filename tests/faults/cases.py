@@ -79,6 +79,21 @@ def slice_events(
     return [encode(source, data, now) for source, data in events]
 
 
+def escape(number: int, now: datetime) -> Encoded:
+    """The prison reports that the offender of case `number` escaped (an urgent event)."""
+    _, noms, _ = identifiers(number)
+    return encode(
+        "prison",
+        {
+            "event_type": "PrisonerEscaped",
+            "noms_number": noms,
+            "escaped_at": now.isoformat(),
+            "escape_type": "escape_from_establishment",
+        },
+        now,
+    )
+
+
 def publish_all(hub: Hub, waves: list[list[Encoded]]) -> None:
     async def send() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=hub.env["HUB_BROKER"], acks="all", linger_ms=20)

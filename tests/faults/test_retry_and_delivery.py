@@ -17,7 +17,7 @@ from connectors.publisher import event_from_json, message_key
 from connectors.queue_reader import notification_json
 from connectors.registry import SchemaRegistry, value_subject
 from schemas import event_schemas, notification_schema
-from tests.faults.cases import CODEC, Encoded, encode, identifiers, publish_all, slice_events
+from tests.faults.cases import CODEC, Encoded, escape, identifiers, publish_all, slice_events
 from tests.faults.http_receiver import Receiver, running_receiver
 from tests.integration.conftest import Hub, new_hub, running_worker
 from tests.integration.waiting import eventually, read_topic, scrape
@@ -101,16 +101,7 @@ def test_an_event_in_retry_holds_back_later_events_of_its_key_and_nothing_else(
         },
         now,
     )
-    escaped = encode(
-        "prison",
-        {
-            "event_type": "PrisonerEscaped",
-            "noms_number": noms,
-            "escaped_at": now.isoformat(),
-            "escape_type": "escape_from_establishment",
-        },
-        now,
-    )
+    escaped = escape(9000, now)
     others = [event for n in range(9001, 9011) for event in slice_events(n, now)[:2]]
     registry.state.failing = 500  # the registry in trouble: the recategorisation cannot be read for now
     try:

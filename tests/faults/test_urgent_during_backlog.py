@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.faults.cases import encode, identifiers, publish_all, slice_events
+from tests.faults.cases import escape, publish_all, slice_events
 from tests.integration.conftest import new_hub, running_worker
 from tests.integration.waiting import counter, eventually, metrics_text, scrape
 
@@ -41,17 +41,7 @@ def test_an_escape_is_routed_while_a_backlog_of_ordinary_events_waits(
 ) -> None:
     now = datetime.now(UTC)
     hub = new_hub(broker, database_url, tmp_path)
-    _, noms, _ = identifiers(0)
-    escape = encode(
-        "prison",
-        {
-            "event_type": "PrisonerEscaped",
-            "noms_number": noms,
-            "escaped_at": now.isoformat(),
-            "escape_type": "escape_from_establishment",
-        },
-        now,
-    )
+    escaped = escape(0, now)
     backlog = [event for n in range(1, BACKLOG_CASES + 1) for event in slice_events(n, now)[:2]]
 
     for _ in running_worker(hub):
@@ -64,7 +54,7 @@ def test_an_escape_is_routed_while_a_backlog_of_ordinary_events_waits(
         )
 
         publish_all(hub, [backlog])
-        publish_urgent(broker, f"{hub.prefix}agency.prison.urgent", escape)
+        publish_urgent(broker, f"{hub.prefix}agency.prison.urgent", escaped)
         published = time.monotonic()
 
         def when_urgent_seen() -> tuple[float, float]:
