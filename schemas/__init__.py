@@ -121,9 +121,23 @@ def build_record_schema(
     )
 
 
-@cache
 def load_schemas(directory: Path = SCHEMA_DIR) -> dict[str, RecordSchema]:
-    """Every event schema and the notification schema, by short name."""
+    """Every event schema and the notification schema, by short name.
+
+    The shipped schemas are read once, so every part of the hub holds the same objects; any other directory
+    (a release check, a test's edited copy) is read afresh each time.
+    """
+    if directory == SCHEMA_DIR:
+        return _shipped_schemas()
+    return _read_schemas(directory)
+
+
+@cache
+def _shipped_schemas() -> dict[str, RecordSchema]:
+    return _read_schemas(SCHEMA_DIR)
+
+
+def _read_schemas(directory: Path) -> dict[str, RecordSchema]:
     shared = _shared_types(directory)
     schemas: dict[str, RecordSchema] = {}
     for path in sorted(directory.glob("*/*.avsc")):
