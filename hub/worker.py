@@ -117,7 +117,7 @@ class Worker:
             web_host=settings.web_host,
             datadir=str(settings.data_dir / "faust"),
         )
-        fetch_promptly(self.app)
+        fetch_promptly(self.app, settings.fetch_wait_ms)
         self._define()
 
     def _define(self) -> None:
