@@ -260,6 +260,11 @@ class Pipeline:
         with Session(self.engine, expire_on_commit=False) as session:
             return CaseStore(session).parked(cutoff)
 
+    def parked_summary(self) -> tuple[int, datetime | None]:
+        """How many events wait for a case, and when the oldest was parked."""
+        with Session(self.engine) as session:
+            return CaseStore(session).parked_summary()
+
     def fire_due_timers(self, limit: int = 500) -> list[Notification]:
         """Raise the task or escalation of every timer now due; returns the notifications to deliver."""
         now = self.clock()

@@ -375,16 +375,16 @@ class Worker:
             await self._deliver(pending)
 
     async def watch_parked(self) -> None:
-        parked = await until_it_works(
-            "reading parked events", lambda: self.gate.run(self.pipeline.parked_events)
+        # Counted, not loaded: during an agency's outage thousands may wait, and this runs every few seconds.
+        waiting, parked_at = await until_it_works(
+            "counting parked events", lambda: self.gate.run(self.pipeline.parked_summary)
         )
-        now = self.pipeline.clock()
-        oldest = (now - parked[0].parked_at).total_seconds() if parked else 0.0
-        metrics.PARKED_WAITING.set(len(parked))
+        oldest = (self.pipeline.clock() - parked_at).total_seconds() if parked_at is not None else 0.0
+        metrics.PARKED_WAITING.set(waiting)
         metrics.PARKED_OLDEST_SECONDS.set(oldest)
         if oldest > self.settings.parked_alert_minutes * 60:
             log.warning(
-                "%d parked event(s); the oldest has waited %.0f minutes for a case", len(parked), oldest / 60
+                "%d parked event(s); the oldest has waited %.0f minutes for a case", waiting, oldest / 60
             )
 
     async def watch_counts(self) -> None:

@@ -14,12 +14,14 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -180,7 +182,18 @@ class Timer(Base):
     """A deadline (DOMAIN.md section 6): fires a task or an escalation when due unless an event stops it."""
 
     __tablename__ = "timers"
-    __table_args__ = (UniqueConstraint("kind", "case_id", "victim_id", "cause", name="uq_timer"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "case_id", "victim_id", "cause", name="uq_timer"),
+        # Running timers only: the store keeps every timer ever started, but the timer check and the watched
+        # counts ask only about these, and must not read a million finished ones every few seconds.
+        Index(
+            "ix_timers_running",
+            "due_at",
+            "kind",
+            sqlite_where=text("fired_at IS NULL AND stopped_at IS NULL"),
+            postgresql_where=text("fired_at IS NULL AND stopped_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -198,6 +211,21 @@ class Notification(Base):
     """Every notification produced: the audit record, and the outbox until it is on its queue."""
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        # The outbox and the unanswered urgent notifications are a handful among every notification ever made.
+        Index(
+            "ix_notifications_outbox",
+            "created_at",
+            sqlite_where=text("published_at IS NULL AND withdrawn_at IS NULL"),
+            postgresql_where=text("published_at IS NULL AND withdrawn_at IS NULL"),
+        ),
+        Index(
+            "ix_notifications_urgent_open",
+            "created_at",
+            sqlite_where=text("priority = 'urgent' AND acknowledged_at IS NULL AND withdrawn_at IS NULL"),
+            postgresql_where=text("priority = 'urgent' AND acknowledged_at IS NULL AND withdrawn_at IS NULL"),
+        ),
+    )
     notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)

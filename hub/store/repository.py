@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, insert, or_, select, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from hub.store.migrate import upgrade
@@ -59,6 +60,31 @@ def _chunks(values: list, size: int = _IN_CHUNK) -> Iterable[list]:
         yield values[start : start + size]
 
 
+# A timer that has stopped or fired is never changed again; only what it was for matters: (kind, cause, victim id).
+FinishedTimer = tuple[str, str, int | None]
+
+
+@dataclass
+class CaseTimers:
+    """One case's timers in this transaction: the running ones as objects (they may be stopped or moved), and
+    the finished ones as keys only, since a case keeps every timer it ever had and loading each as an object
+    cost more than the rest of an event's reads."""
+
+    running: list[Timer] = field(default_factory=list)  # running when read, or started in this transaction
+    finished: set[FinishedTimer] = field(default_factory=set)
+
+    def finished_for(self, kind: str, victim: Victim | None, cause: str | None = None) -> bool:
+        if victim is not None and victim.id is None:
+            return False  # a victim not yet written has no timer rows
+        victim_id = victim.id if victim is not None else None
+        return any(
+            k == kind and v == victim_id and (cause is None or c == cause) for k, c, v in self.finished
+        )
+
+
+_RUNNING = (Timer.stopped_at.is_(None), Timer.fired_at.is_(None))
+
+
 def _same_victim(timer: Timer, victim: Victim | None) -> bool:
     """Whether a timer is for this victim (None: for the case itself), without loading anything: a timer
     started in this transaction holds its victim object; one read from the database, its victim's id."""
@@ -97,8 +123,8 @@ class CaseStore:
         # Source events asked about in advance, and the ids of the notifications made from them.
         self._notified_sources: set[str] = set()
         self._notification_ids: set[str] = set()
-        # case -> all its timers (see _timers_of).
-        self._timers: dict[Case, list[Timer]] = {}
+        # case -> its timers (see _timers_of).
+        self._timers: dict[Case, CaseTimers] = {}
         # Cases opened in this transaction, and the cases that got a case-level notification in it.
         self._new_cases: set[Case] = set()
         self._case_level_notified: set[Case | None] = set()
@@ -313,7 +339,7 @@ class CaseStore:
     def add_case(self, case: Case) -> None:
         self.session.add(case)
         self._cases[case.case_ref] = case
-        self._timers[case] = []  # a new case has no timers yet
+        self._timers[case] = CaseTimers()  # a new case has no timers yet
         self._new_cases.add(case)
 
     def may_have_case_level_notifications(self, case: Case) -> bool:
@@ -348,52 +374,67 @@ class CaseStore:
         )
 
     # timers
-    def _timers_of(self, case: Case) -> list[Timer]:
-        """Every timer of a case, stopped and fired ones too: loaded once per transaction, then kept current
-        (timers start only through `start_timer`; a new case has none)."""
+    def _timers_of(self, case: Case) -> CaseTimers:
+        """Every timer of a case: loaded once per transaction, then kept current (timers start only through
+        `start_timer`; a new case has none)."""
         timers = self._timers.get(case)
         if timers is None:
-            if case.id is None:
-                timers = []
-            else:
-                # Timers started in this transaction went through start_timer, which keeps this list: none
-                # can be pending for a case without one, so written rows are all there is.
-                with self.session.no_autoflush:
-                    timers = list(self.session.scalars(select(Timer).where(Timer.case_id == case.id)))
+            timers = CaseTimers()
             self._timers[case] = timers
+            if case.id is not None:
+                self._load_timers({case.id: case})
         return timers
 
     def _prefetch_timers(self, cases: Iterable[Case]) -> None:
         wanted = {case.id: case for case in cases if case not in self._timers and case.id is not None}
         for case in wanted.values():
-            self._timers[case] = []
+            self._timers[case] = CaseTimers()
         for chunk in _chunks(sorted(wanted)):
-            for timer in self.session.scalars(select(Timer).where(Timer.case_id.in_(chunk))):
-                self._timers[wanted[timer.case_id]].append(timer)
+            self._load_timers({case_id: wanted[case_id] for case_id in chunk})
+
+    def _load_timers(self, cases: dict[int, Case]) -> None:
+        # Timers started in this transaction went through start_timer, which keeps these lists: none can be
+        # pending for a case not asked about before, so written rows are all there is.
+        with self.session.no_autoflush:
+            for timer in self.session.scalars(select(Timer).where(Timer.case_id.in_(cases), *_RUNNING)):
+                self._timers[cases[timer.case_id]].running.append(timer)
+            finished = self.session.execute(
+                select(Timer.case_id, Timer.kind, Timer.cause, Timer.victim_id).where(
+                    Timer.case_id.in_(cases), ~and_(*_RUNNING)
+                )
+            )
+            for case_id, kind, cause, victim_id in finished:
+                self._timers[cases[case_id]].finished.add((kind, cause, victim_id))
 
     def start_timer(self, timer: Timer) -> None:
-        """Start a timer unless the same one (kind, case, victim, cause) is already running."""
+        """Start a timer unless the same one (kind, case, victim, cause) was ever started: a running one gets
+        the new due time; a finished one stays finished."""
         timers = self._timers_of(timer.case)
         existing = next(
             (
                 t
-                for t in timers
+                for t in timers.running
                 if t.kind == timer.kind and t.cause == timer.cause and _same_victim(t, timer.victim)
             ),
             None,
         )
         if existing is None:
-            self.session.add(timer)
-            timers.append(timer)
+            if not timers.finished_for(timer.kind, timer.victim, timer.cause):
+                self.session.add(timer)
+                timers.running.append(timer)
         elif existing.stopped_at is None and existing.fired_at is None:
             existing.due_at = timer.due_at
 
     def has_timer(self, case: Case, victim: Victim | None, kind: str) -> bool:
-        return any(t.kind == kind and _same_victim(t, victim) for t in self._timers_of(case))
+        """Whether a timer of this kind was ever started for this victim (None: for the case itself)."""
+        timers = self._timers_of(case)
+        return any(t.kind == kind and _same_victim(t, victim) for t in timers.running) or timers.finished_for(
+            kind, victim
+        )
 
     def stop_timers(self, case: Case, victim: Victim | None, kinds: list[str], at: datetime) -> None:
         """Stop the running timers of these kinds (of one victim, or of everyone on the case)."""
-        for timer in self._timers_of(case):
+        for timer in self._timers_of(case).running:
             if (
                 timer.kind in kinds
                 and timer.stopped_at is None
@@ -437,6 +478,11 @@ class CaseStore:
         if older_than is not None:
             query = query.where(ParkedEvent.parked_at <= older_than)
         return list(self.session.scalars(query.options(selectinload(ParkedEvent.keys))))
+
+    def parked_summary(self) -> tuple[int, datetime | None]:
+        """How many events are parked, and when the oldest was: what the gauges show, without loading them."""
+        count, oldest = self.session.execute(select(func.count(), func.min(ParkedEvent.parked_at))).one()
+        return count, oldest
 
     def take_parked(self, keys: Iterable[IdentifierKey]) -> list[ParkedEvent]:
         """Parked events waiting on any of these identifiers, removed from the park, in the order published."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from hub.store.models import Base
-from hub.store.repository import make_engine
+from hub.store.models import Base, Case, Offender, ParkedEvent, Timer, Victim
+from hub.store.repository import CaseStore, make_engine
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -16,3 +20,84 @@ def test_migrations_match_the_models(database_url: str) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_parked_summary_counts_and_dates_the_oldest(database_url: str) -> None:
+    engine = make_engine(database_url)
+    first = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    try:
+        with Session(engine) as session, session.begin():
+            store = CaseStore(session)
+            assert store.parked_summary() == (0, None)
+            for event_id, parked_at in (("e-later", first + timedelta(hours=5)), ("e-first", first)):
+                parked = ParkedEvent(
+                    event_id=event_id,
+                    event_type="PrisonerReleased",
+                    source="prison",
+                    topic="agency.prison.events",
+                    payload=b"",
+                    published_at=parked_at,
+                    parked_at=parked_at,
+                )
+                store.park(parked, [("noms_number", "A1234BC")])
+        with Session(engine) as session:
+            # What the parked gauges show: the number waiting, and since when the oldest has waited.
+            assert CaseStore(session).parked_summary() == (2, first)
+    finally:
+        engine.dispose()
+
+
+def test_a_finished_timer_is_never_started_again_and_a_running_one_moves(database_url: str) -> None:
+    engine = make_engine(database_url)
+    started = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    try:
+        with Session(engine) as session, session.begin():
+            case = Case(
+                case_ref="T-1",
+                offender=Offender(),
+                opened_at=started,
+                owning_unit_code="YH",
+                eligibility_status="statutory",
+                eligibility_rule="r",
+                eligibility_basis="b",
+            )
+            victim = Victim(
+                case=case,
+                person_ref="P-1",
+                name="n",
+                relationship_to_offence="victim",
+                postcode="LS1 1AA",
+                unit_code="YH",
+            )
+            session.add_all([case, victim])
+            session.add_all(
+                [
+                    _timer(case, victim, "first_contact", started, stopped_at=started + timedelta(days=3)),
+                    _timer(case, victim, "annual_update", started + timedelta(days=365)),
+                ]
+            )
+        with Session(engine) as session, session.begin():
+            store = CaseStore(session)
+            case = store.case_by_ref("T-1")
+            store.prefetch([], ["T-1"], [], [])
+            victim = case.victims[0]
+            # A first contact was offered once: the event that would offer it again finds it, stopped or not.
+            assert store.has_timer(case, victim, "first_contact")
+            assert not store.has_timer(case, None, "first_contact")
+            store.start_timer(_timer(case, victim, "first_contact", started + timedelta(days=30)))
+            store.start_timer(_timer(case, victim, "annual_update", started + timedelta(days=400)))
+        with Session(engine) as session:
+            rows = {t.kind: t for t in session.scalars(select(Timer))}
+        assert len(rows) == 2  # no second first-contact timer (and no unique-key clash)
+        assert rows["first_contact"].stopped_at is not None
+        assert rows["annual_update"].due_at == started + timedelta(days=400)
+    finally:
+        engine.dispose()
+
+
+def _timer(
+    case: Case, victim: Victim, kind: str, due_at: datetime, stopped_at: datetime | None = None
+) -> Timer:
+    return Timer(
+        kind=kind, case=case, victim=victim, cause="", due_at=due_at, started_at=due_at, stopped_at=stopped_at
+    )
