@@ -142,29 +142,61 @@ def _lookup(record: Any, dotted: str) -> Any:
     return record
 
 
+@dataclass(frozen=True)
+class _FieldRules:
+    """What the rules check on one field of a record: worked out once per record, not for every event."""
+
+    name: str
+    identifier: tuple[re.Pattern[str], str] | None  # its format and the rule to name when it is broken
+    not_future: bool
+    max_length: int | None
+    definition: Any  # the record definition of its value (or of its items), if it holds records
+
+
+# (model, definition) -> the definition and its field rules; kept with the definition so an id is never reused.
+_RULES: dict[tuple[type, int], tuple[Any, tuple[_FieldRules, ...]]] = {}
+
+
+def _rules_of(model: type[AvroRecord], definition: Any) -> tuple[_FieldRules, ...]:
+    cached = _RULES.get((model, id(definition)))
+    if cached is not None and cached[0] is definition:
+        return cached[1]
+    fields = {f["name"]: f for f in definition["fields"]} if isinstance(definition, dict) else {}
+    rules = []
+    for name in model.model_fields:
+        field_def = fields.get(name, {})
+        rules.append(
+            _FieldRules(
+                name=name,
+                identifier=IDENTIFIER_FORMATS.get(IDENTIFIER_ALIASES.get(name, name)),
+                not_future=bool(field_def.get("hub.not_future")),
+                max_length=FIELD_LENGTHS.get(name),
+                definition=_record_definition(field_def.get("type")),
+            )
+        )
+    _RULES[(model, id(definition))] = (definition, tuple(rules))
+    return tuple(rules)
+
+
 def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iterator[Problem]:
     """Walk the model beside its schema: identifier formats, sizes, dates that cannot be in the future."""
     if isinstance(value, AvroRecord):
-        fields = {f["name"]: f for f in definition["fields"]} if isinstance(definition, dict) else {}
-        for name in type(value).model_fields:
-            field_value = getattr(value, name)
-            field_path = f"{path}{name}"
-            field_def = fields.get(name, {})
+        for rules in _rules_of(type(value), definition):
+            field_value = getattr(value, rules.name)
             if field_value is None:
                 continue
-            kind = IDENTIFIER_ALIASES.get(name, name)
-            if kind in IDENTIFIER_FORMATS and isinstance(field_value, str):
-                pattern, rule = IDENTIFIER_FORMATS[kind]
-                if not pattern.fullmatch(field_value):
-                    yield Problem(field_path, rule)
-            if field_def.get("hub.not_future") and _day(field_value) > today:
+            field_path = f"{path}{rules.name}"
+            if isinstance(field_value, str):
+                if rules.identifier is not None and not rules.identifier[0].fullmatch(field_value):
+                    yield Problem(field_path, rules.identifier[1])
+                if rules.max_length is not None and len(field_value) > rules.max_length:
+                    yield Problem(field_path, f"is longer than {rules.max_length} characters")
+                yield from _string_problems(field_value, field_path)
+                continue
+            if rules.not_future and _day(field_value) > today:
                 yield Problem(field_path, "cannot be in the future")
-            limit = FIELD_LENGTHS.get(name)
-            if limit is not None and isinstance(field_value, str) and len(field_value) > limit:
-                yield Problem(field_path, f"is longer than {limit} characters")
-            yield from _field_problems(
-                field_value, _record_definition(field_def.get("type")), f"{field_path}.", today
-            )
+            if isinstance(field_value, (AvroRecord, list, dict)):
+                yield from _field_problems(field_value, rules.definition, f"{field_path}.", today)
     elif isinstance(value, list):
         if len(value) > MAX_LIST_LENGTH:
             yield Problem(path.rstrip("."), f"has more than {MAX_LIST_LENGTH} items")
@@ -174,10 +206,14 @@ def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iter
         for key, item in value.items():
             yield from _field_problems(item, definition, f"{path}{key}.", today)
     elif isinstance(value, str):
-        if len(value) > MAX_STRING_LENGTH:
-            yield Problem(path.rstrip("."), f"is longer than {MAX_STRING_LENGTH} characters")
-        if CONTROL_CHARACTERS.search(value):
-            yield Problem(path.rstrip("."), "contains a control character")
+        yield from _string_problems(value, path.rstrip("."))
+
+
+def _string_problems(value: str, field_path: str) -> Iterator[Problem]:
+    if len(value) > MAX_STRING_LENGTH:
+        yield Problem(field_path, f"is longer than {MAX_STRING_LENGTH} characters")
+    if CONTROL_CHARACTERS.search(value):
+        yield Problem(field_path, "contains a control character")
 
 
 def _record_definition(schema: Any) -> Any:
