@@ -38,7 +38,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -62,6 +62,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "HUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 LOAD_CHUNK = 10_000  # cases per bulk-insert transaction
+# A loaded case's history is this old; its annual update is due in about a year.
+HISTORY_AGE = timedelta(days=30)
+HISTORY_EVENT_IDS = 0xB0  # the top bits of loaded events' ids: apart from the ids events get when published
+HISTORY_PAYLOAD = bytes(600)  # about the size of an encoded notification
 WORKER_READY_SECONDS = 120.0
 # Chance that the next event opens a new case (a sentence, a referral, an allocation) rather than following one
 # up: the traffic generator's own proportion when it says, else this.
@@ -277,9 +281,14 @@ def drop_database(name: str) -> None:
 
 
 def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: datetime) -> dict[str, list]:
-    """The rows the hub would hold for case `number` after its opening events: offender, identifiers, case,
-    victims and allocations (ids are derived from the number, so chunks can be inserted independently)."""
+    """The rows the hub would hold for case `number` after its opening events and a first contact: offender,
+    identifiers, case, victims and allocations, and their history (the events applied, the first-contact task
+    published, the referral and first-contact timers stopped, an annual update running). A store of a million
+    cases is then as large as one the hub built itself, so its per-event cost is the one production would see.
+    Ids are derived from the number, so chunks can be inserted independently."""
     from routing import eligibility
+    from routing.decisions import Action, Kind, Priority, notification_id
+    from routing.timers import TimerKind
 
     ids = _traffic_module().case_identifiers(number)
     rows: dict[str, list] = {
@@ -288,9 +297,28 @@ def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: da
         "cases": [],
         "victims": [],
         "allocations": [],
+        "processed": [],
+        "notifications": [],
+        "timers": [],
     }
     offender_id = case_id = number + 1
+    applied_at = now - HISTORY_AGE
     rows["offenders"].append({"id": offender_id})
+
+    def timer(kind: TimerKind, victim_id: int | None, running: bool) -> None:
+        rows["timers"].append(
+            {
+                "id": number * 10 + len(rows["timers"]) + 1,
+                "kind": kind.value,
+                "case_id": case_id,
+                "victim_id": victim_id,
+                "cause": "",
+                "due_at": now + HISTORY_AGE * 12 if running else applied_at,
+                "started_at": applied_at,
+                "stopped_at": None if running else applied_at,
+            }
+        )
+
     identifiers = {
         "case_ref": ids.case_ref,
         "noms_number": ids.noms_number,
@@ -298,9 +326,19 @@ def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: da
         "pnc": ids.pnc,
     }
     victims = 0
-    for event in opening:
+    for index, event in enumerate(opening):
         fields = event.fields
+        event_id = str(uuid.UUID(int=(HISTORY_EVENT_IDS << 64) | (number << 4) | index))
+        rows["processed"].append(
+            {
+                "event_id": event_id,
+                "event_type": fields["event_type"],
+                "source": event.source,
+                "processed_at": applied_at,
+            }
+        )
         if fields["event_type"] == "SentenceImposed":
+            timer(TimerKind.REFERRAL_OVERDUE, None, running=False)  # stopped by the referral below
             offences = tuple(
                 eligibility.Offence(
                     o["code"], eligibility.Classification(o["classification"]), o["description"]
@@ -352,10 +390,10 @@ def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: da
         elif fields["event_type"] == "VictimReferred":
             person = fields["victim"]
             postcode = person["address"]["postcode"]
+            victim_id = number * 10 + victims + 1  # up to 10 victims a case keeps ids unique across chunks
             rows["victims"].append(
                 {
-                    # Up to 10 victims a case keeps victim ids unique across chunks.
-                    "id": number * 10 + victims + 1,
+                    "id": victim_id,
                     "case_id": case_id,
                     "person_ref": person["person_ref"],
                     "name": person["name"],
@@ -370,6 +408,31 @@ def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: da
                 }
             )
             victims += 1
+            # The first-contact task the referral raised, long since on the unit's queue; the contact that
+            # followed stopped its timer and started the annual update.
+            rows["notifications"].append(
+                {
+                    "notification_id": notification_id(
+                        Kind.TASK, f"first_contact:{event_id}", ids.case_ref, person["person_ref"]
+                    ),
+                    "kind": Kind.TASK.value,
+                    "case_id": case_id,
+                    "unit_code": rows["victims"][-1]["unit_code"],
+                    "event_type": "VictimReferred",
+                    "action": Action.TASK.value,
+                    "priority": Priority.NORMAL.value,
+                    "topic": f"{BENCH_PREFIX}vlo.{rows['victims'][-1]['unit_code']}",
+                    "key": ids.case_ref.encode(),
+                    "payload": HISTORY_PAYLOAD,
+                    "source_event_id": event_id,
+                    "person_ref": person["person_ref"],
+                    "created_at": applied_at,
+                    "event_published_at": applied_at,
+                    "published_at": applied_at,
+                }
+            )
+            timer(TimerKind.FIRST_CONTACT, victim_id, running=False)
+            timer(TimerKind.ANNUAL_UPDATE, victim_id, running=True)
         elif fields["event_type"] == "CaseAllocated":
             rows["allocations"].append(
                 {
@@ -390,14 +453,26 @@ def load_cases(engine: Engine, units: UnitDirectory, traffic: Any, count: int) -
     """Bulk-insert `count` cases as their opening events would have left them; returns the seconds it took."""
     from sqlalchemy import text
 
-    from hub.store.models import Case, CaseAllocation, Offender, OffenderIdentifier, Victim
+    from hub.store.models import (
+        Case,
+        CaseAllocation,
+        Notification,
+        Offender,
+        OffenderIdentifier,
+        ProcessedEvent,
+        Timer,
+        Victim,
+    )
 
-    tables = {
+    tables = {  # in an order the foreign keys allow
         "offenders": Offender.__table__,
         "identifiers": OffenderIdentifier.__table__,
         "cases": Case.__table__,
         "victims": Victim.__table__,
         "allocations": CaseAllocation.__table__,
+        "processed": ProcessedEvent.__table__,
+        "notifications": Notification.__table__,
+        "timers": Timer.__table__,
     }
     started = time.monotonic()
     now = datetime.now(UTC)
@@ -417,7 +492,7 @@ def load_cases(engine: Engine, units: UnitDirectory, traffic: Any, count: int) -
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # Explicit ids bypassed the sequences; new rows must not collide with loaded ones.
-            for table in tables.values():
+            for table in (table for table in tables.values() if "id" in table.c):
                 connection.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
