@@ -10,6 +10,7 @@ redelivery causes are absorbed by event-id de-duplication and notification ids.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -439,9 +440,24 @@ class Worker:
         await asyncio.gather(*futures)
 
 
+def settle_garbage_collector() -> None:
+    """Keep Python's cycle collector from walking the whole worker every few hundred allocations.
+
+    By default it runs a young collection every 700 allocations and, now and then, walks every object the
+    process holds (SQLAlchemy's, pydantic's and faust's machinery included); a batch builds thousands of ORM
+    objects, so that was about a quarter of the pipeline's time (measured 2026-11-23, 2,000 cases: 1.3-1.6 ms
+    per event before, 1.0-1.15 after). What exists once the worker is set up lives as long as the process, so
+    it is frozen out of the walks, and young collections wait for 50,000 allocations; the older generations
+    still follow every 10, so cyclic garbage is freed within seconds under load."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 10, 10)
+
+
 def run_worker(settings: Settings) -> None:
     """Run a worker in the foreground until SIGINT or SIGTERM."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = Worker(settings)
     asyncio.run(worker.prepare())
+    settle_garbage_collector()
     faust.Worker(worker.app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
