@@ -9,13 +9,13 @@ handled, so an event is handled at least once; the pipeline's event-id de-duplic
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from hub.in_place import until_it_works
 from hub.messages import InboundMessage
 from hub.settings import AGENCY_SOURCES, Settings
 
@@ -65,7 +65,7 @@ class UrgentLane:
             session_timeout_ms=int(settings.session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(max(1.0, settings.session_timeout_seconds / 5) * 1000),
         )
-        await self._start()
+        await until_it_works("starting the urgent lane", self.consumer.start)
         try:
             while True:
                 fetched = await self.consumer.getmany(timeout_ms=1000, max_records=URGENT_BATCH_SIZE)
@@ -83,18 +83,6 @@ class UrgentLane:
                     log.warning("urgent lane: could not commit (%s)", type(error).__name__)
         finally:
             await self.consumer.stop()
-
-    async def _start(self) -> None:
-        assert self.consumer is not None
-        delay = 0.5
-        while True:
-            try:
-                await self.consumer.start()
-                return
-            except KafkaError as error:
-                log.warning("urgent lane: broker not ready (%s); retrying", type(error).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     def lag(self) -> dict[str, int]:
         """Events waiting on each urgent topic: the end of each partition less the next offset to handle (known

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import random
-from collections.abc import Awaitable, Callable
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from connectors.avro import hub_codec
 from connectors.registry import registry_for
 from hub import metrics
 from hub.delivery import HttpDeliveries
+from hub.in_place import until_it_works
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
 from hub.pipeline import Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
@@ -37,16 +37,18 @@ from hub.store.watch import watched_counts
 from hub.store_gate import StoreGate
 from hub.topics import ensure_topics, hub_topics
 from hub.urgent_lane import UrgentLane
+from routing.timers import TimerKind
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST_DELAY_SECONDS = 0.5
-RETRY_MAX_DELAY_SECONDS = 15.0
 WATCH_SECONDS = 2.0
 # Ordinary batches are applied this many events at a time: an urgent batch that arrives meanwhile waits for one
 # chunk, not a whole batch (hub/store_gate.py). Smaller chunks cost more per event (measured: 50 about +20 %,
 # 100 about +10 % against 500).
 APPLY_CHUNK = 100
+# The pending-timers gauge: a count over every running timer, about a million in a store of a million cases
+# (hub/store/watch.py); overdue timers and unanswered urgent notifications are still counted every timer check.
+PENDING_COUNT_SECONDS = 60.0
 
 
 def _inbound(message: Any) -> InboundMessage:
@@ -59,22 +61,6 @@ def _inbound(message: Any) -> InboundMessage:
         value=message.value,
         headers=[(k, v) for k, v in (message.headers or [])],
     )
-
-
-async def until_it_works(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
-    """Retry housekeeping in place (timers, outbox, writing to the broker) with capped backoff and jitter.
-    Not for events: those go up the retry ladder."""
-    delay = RETRY_FIRST_DELAY_SECONDS
-    while True:
-        try:
-            return await attempt()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            metrics.IN_PLACE_RETRIES.labels(what=what).inc()
-            log.warning("%s failed (%s); retrying in %.1fs", what, type(error).__name__, delay)
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, RETRY_MAX_DELAY_SECONDS)
 
 
 def _utc_now() -> datetime:
@@ -100,6 +86,7 @@ class Worker:
         self.urgent_lane = UrgentLane(settings, lambda messages: self.handle_safely(messages, urgent=True))
         self.deliveries = HttpDeliveries(settings, self._send_until_it_works)
         self.consuming = False
+        self._pending_counted_at: float | None = None  # monotonic time of the last pending-timers count
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{self.broker}",
@@ -389,14 +376,22 @@ class Worker:
             )
 
     async def watch_counts(self) -> None:
+        now = time.monotonic()
+        with_pending = (
+            self._pending_counted_at is None or now - self._pending_counted_at >= PENDING_COUNT_SECONDS
+        )
+
         def count() -> Any:
             with Session(self.pipeline.engine) as session:
-                return watched_counts(session, self.pipeline.clock())
+                return watched_counts(session, self.pipeline.clock(), with_pending=with_pending)
 
         counts = await until_it_works("counting deadlines", lambda: self.gate.run(count))
-        for kind in {*counts.timers_pending, *counts.timers_overdue}:
-            metrics.TIMERS_PENDING.labels(timer=kind).set(counts.timers_pending.get(kind, 0))
-            metrics.TIMERS_OVERDUE.labels(timer=kind).set(counts.timers_overdue.get(kind, 0))
+        for kind in TimerKind:
+            metrics.TIMERS_OVERDUE.labels(timer=kind.value).set(counts.timers_overdue.get(kind.value, 0))
+            if counts.timers_pending is not None:
+                metrics.TIMERS_PENDING.labels(timer=kind.value).set(counts.timers_pending.get(kind.value, 0))
+        if counts.timers_pending is not None:
+            self._pending_counted_at = now
         metrics.URGENT_UNACKNOWLEDGED.set(counts.urgent_unacknowledged)
 
     def watch_retries(self) -> None:

@@ -28,6 +28,7 @@ def test_a_loaded_store_holds_a_settled_history(database_url: str) -> None:
             store = CaseStore(session)
             victims = session.scalar(select(func.count()).select_from(Victim))
             counts = watched_counts(session, now)
+            quick = watched_counts(session, now, with_pending=False)
             unpublished = store.unpublished(now, now)
             applied = session.scalar(select(func.count()).select_from(ProcessedEvent))
         # Every victim has had a first contact and waits for an annual update; nothing is due or unanswered.
@@ -35,6 +36,9 @@ def test_a_loaded_store_holds_a_settled_history(database_url: str) -> None:
         assert counts.timers_pending == {"annual_update": victims}
         assert counts.timers_overdue == {}
         assert counts.urgent_unacknowledged == 0
+        # Between the worker's slower counts of every running timer, the others are still counted.
+        assert quick.timers_pending is None
+        assert (quick.timers_overdue, quick.urgent_unacknowledged) == ({}, 0)
         # The first-contact tasks are long since on their queues: the outbox has nothing to send again.
         assert unpublished == []
         # Each opening event is recorded as applied.
