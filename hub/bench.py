@@ -308,7 +308,7 @@ def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: da
     def timer(kind: TimerKind, victim_id: int | None, running: bool) -> None:
         rows["timers"].append(
             {
-                "id": number * 10 + len(rows["timers"]) + 1,
+                "id": number * 32 + len(rows["timers"]) + 1,  # one for the case and two a victim, up to 10
                 "kind": kind.value,
                 "case_id": case_id,
                 "victim_id": victim_id,
