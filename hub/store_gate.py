@@ -5,7 +5,7 @@ deadline timer and the outbox sweep. Run side by side they only fight over the G
 lock (SQLite has a single writer, and a waiting writer sleeps in steps), which made every batch about three
 times slower than alone and left urgent events waiting seconds behind a backlog. Through this gate they take
 turns, and a waiting urgent batch goes before every waiting ordinary one; the main lane applies its batches in
-chunks (`ORDINARY_CHUNK` in hub/worker.py), so an urgent batch waits at most one chunk.
+chunks (`APPLY_CHUNK` in hub/worker.py), so an urgent batch waits at most one chunk.
 """
 
 from __future__ import annotations

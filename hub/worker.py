@@ -388,10 +388,10 @@ class Worker:
         counts = await until_it_works("counting deadlines", lambda: self.gate.run(count))
         for kind in TimerKind:
             metrics.TIMERS_OVERDUE.labels(timer=kind.value).set(counts.timers_overdue.get(kind.value, 0))
-            if counts.timers_pending is not None:
-                metrics.TIMERS_PENDING.labels(timer=kind.value).set(counts.timers_pending.get(kind.value, 0))
         if counts.timers_pending is not None:
             self._pending_counted_at = now
+            for kind in TimerKind:
+                metrics.TIMERS_PENDING.labels(timer=kind.value).set(counts.timers_pending.get(kind.value, 0))
         metrics.URGENT_UNACKNOWLEDGED.set(counts.urgent_unacknowledged)
 
     def watch_retries(self) -> None:

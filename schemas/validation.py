@@ -162,20 +162,18 @@ def _rules_of(model: type[AvroRecord], definition: Any) -> tuple[_FieldRules, ..
     if cached is not None and cached[0] is definition:
         return cached[1]
     fields = {f["name"]: f for f in definition["fields"]} if isinstance(definition, dict) else {}
-    rules = []
-    for name in model.model_fields:
-        field_def = fields.get(name, {})
-        rules.append(
-            _FieldRules(
-                name=name,
-                identifier=IDENTIFIER_FORMATS.get(IDENTIFIER_ALIASES.get(name, name)),
-                not_future=bool(field_def.get("hub.not_future")),
-                max_length=FIELD_LENGTHS.get(name),
-                definition=_record_definition(field_def.get("type")),
-            )
+    rules = tuple(
+        _FieldRules(
+            name=name,
+            identifier=IDENTIFIER_FORMATS.get(IDENTIFIER_ALIASES.get(name, name)),
+            not_future=bool(fields.get(name, {}).get("hub.not_future")),
+            max_length=FIELD_LENGTHS.get(name),
+            definition=_record_definition(fields.get(name, {}).get("type")),
         )
-    _RULES[(model, id(definition))] = (definition, tuple(rules))
-    return tuple(rules)
+        for name in model.model_fields
+    )
+    _RULES[(model, id(definition))] = (definition, rules)
+    return rules
 
 
 def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iterator[Problem]:

@@ -377,20 +377,17 @@ class CaseStore:
     def _timers_of(self, case: Case) -> CaseTimers:
         """Every timer of a case: loaded once per transaction, then kept current (timers start only through
         `start_timer`; a new case has none)."""
-        timers = self._timers.get(case)
-        if timers is None:
-            timers = CaseTimers()
-            self._timers[case] = timers
-            if case.id is not None:
-                self._load_timers({case.id: case})
-        return timers
+        if case not in self._timers:
+            self._prefetch_timers([case])
+        return self._timers[case]
 
     def _prefetch_timers(self, cases: Iterable[Case]) -> None:
-        wanted = {case.id: case for case in cases if case not in self._timers and case.id is not None}
-        for case in wanted.values():
-            self._timers[case] = CaseTimers()
-        for chunk in _chunks(sorted(wanted)):
-            self._load_timers({case_id: wanted[case_id] for case_id in chunk})
+        unknown = [case for case in cases if case not in self._timers]
+        for case in unknown:
+            self._timers[case] = CaseTimers()  # filled below if the case is written; a case not yet has none
+        written = {case.id: case for case in unknown if case.id is not None}
+        for chunk in _chunks(sorted(written)):
+            self._load_timers({case_id: written[case_id] for case_id in chunk})
 
     def _load_timers(self, cases: dict[int, Case]) -> None:
         # Timers started in this transaction went through start_timer, which keeps these lists: none can be
