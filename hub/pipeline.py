@@ -37,6 +37,10 @@ TRANSIENT_FAILURES = (OperationalError, RegistryUnavailable)
 SAFE_TO_SHOW = (*PERMANENT_FAILURES, UnknownReference, IdentityConflict, NotImplementedError)
 # A batch delivers its own notifications; the outbox sweep only takes those a crash left behind this long.
 OUTBOX_GRACE_SECONDS = 30.0
+# Events looked up ahead at a time (`EventHandlers.prefetch`), so that urgent work waits for one step's look-up at
+# most and a yield throws little away. Measured 2026-11-23, pipeline alone, chunks of 100: 50 costs the same per
+# event as 100 (1.16-1.53 against 1.01-1.28 ms, within the noise); 20 costs about 40 % more (1.72-1.81 ms).
+PREFETCH_STEP = 50
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class BatchResult:
     behind: list[InboundMessage] = field(default_factory=list)
     # When the agency published the event each notification follows from (end-to-end latency).
     published_at: dict[str, datetime] = field(default_factory=dict)
+    # Not applied because urgent work was waiting (`should_yield`): to be handed to `apply` again, in this order.
+    deferred: list[IngestedEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,14 @@ class Pipeline:
         self.clock = clock
 
     def process(
-        self, messages: list[InboundMessage], states: Mapping[str, RetryState] | None = None
+        self,
+        messages: list[InboundMessage],
+        states: Mapping[str, RetryState] | None = None,
+        should_yield: Callable[[], bool] | None = None,
     ) -> BatchResult:
-        """Blocking: run it in a thread. Never raises: every message ends applied, as a dead letter, or as a
-        transient failure for the retry ladder. `states` carries what retried messages went through."""
+        """Blocking: run it in a thread. Never raises: every message ends applied, as a dead letter, as a
+        transient failure for the retry ladder, or deferred (see `apply`). `states` carries what retried messages
+        went through."""
         states = states or {}
         result = BatchResult()
         now = self.clock()
@@ -119,13 +129,28 @@ class Pipeline:
                 metrics.EVENTS.labels(source or "unknown", "unknown", "dead_letter").inc()
                 log_without_values(log, f"dead letter from {message.topic}@{message.offset} at ingest", error)
                 result.dead_letters.append(self._dead_letter(message, "ingest", error, states))
+        return self.apply(valid, states, should_yield, result)
+
+    def apply(
+        self,
+        valid: list[IngestedEvent],
+        states: Mapping[str, RetryState] | None = None,
+        should_yield: Callable[[], bool] | None = None,
+        result: BatchResult | None = None,
+    ) -> BatchResult:
+        """Apply ingested events in one transaction. `should_yield` is asked between events: once it says yes,
+        what is applied is committed and the events not yet started come back as `result.deferred`, to be handed
+        to `apply` again, so that urgent work waiting for the case store goes first."""
+        states = states or {}
+        result = result or BatchResult()
         if not valid:
             return result
+        now = self.clock()
         # Agencies publish to separate topics; applying a batch in publication order keeps cause before effect
         # (a referral before the release that follows it). The sort is stable: equal times keep the consumed order.
-        valid.sort(key=lambda ingested: ingested.event.envelope.published_at)
+        valid = sorted(valid, key=lambda ingested: ingested.event.envelope.published_at)
         try:
-            self._apply_all(valid, now, result)
+            result.deferred = self._apply_all(valid, now, result, should_yield)
         except TRANSIENT_FAILURES as error:
             log.warning(
                 "batch of %d events failed (%s); they will be retried", len(valid), type(error).__name__
@@ -170,19 +195,38 @@ class Pipeline:
             history=state.history_json(),
         )
 
-    def _apply_all(self, events: list[IngestedEvent], now: datetime, result: BatchResult) -> None:
+    def _apply_all(
+        self,
+        events: list[IngestedEvent],
+        now: datetime,
+        result: BatchResult,
+        should_yield: Callable[[], bool] | None = None,
+    ) -> list[IngestedEvent]:
+        """Apply events in one transaction; returns those left for later because `should_yield` said so."""
         produced: list[Notification] = []
+        deferred: list[IngestedEvent] = []
         outcomes: list[Outcome] = []
         published_at: dict[str, datetime] = {}
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             store = CaseStore(session)
             handlers = EventHandlers(store, self.units, self.settings, self.codec, now)
-            handlers.prefetch(events)  # a few queries for the batch instead of several per event
             seen = store.already_processed(e.event_id for e in events)
             queue = [(ingested, False) for ingested in events]
+            started = 0
             while queue:
+                if started and should_yield is not None and not queue[0][1] and should_yield():
+                    # Urgent work waits: the events not yet started go back. Those this transaction took from
+                    # the park are applied in it, since their park rows are already deleted in it.
+                    deferred = [ingested for ingested, unparked in queue if not unparked]
+                    queue = [(ingested, True) for ingested, unparked in queue if unparked]
+                    continue
+                if started % PREFETCH_STEP == 0 and not queue[0][1]:
+                    # A few queries for the next events instead of several per event; a step at a time, so that
+                    # urgent work waits for one step's look-up at most, and a yield wastes little.
+                    handlers.prefetch(events[started : started + PREFETCH_STEP])
                 ingested, unparked = queue.pop(0)
                 if not unparked:
+                    started += 1
                     if ingested.event_id in seen:
                         outcomes.append(Outcome(ingested.source, ingested.event_type, "duplicate"))
                         continue
@@ -209,6 +253,7 @@ class Pipeline:
                 metrics.PARKED.labels(source=outcome.source).inc()
         result.notifications.extend(produced)
         result.published_at.update(published_at)
+        return deferred
 
     def _apply_one(
         self,

@@ -4,8 +4,9 @@ A worker has several kinds of store work: the main lane's batches, the urgent la
 deadline timer and the outbox sweep. Run side by side they only fight over the GIL and the database's write
 lock (SQLite has a single writer, and a waiting writer sleeps in steps), which made every batch about three
 times slower than alone and left urgent events waiting seconds behind a backlog. Through this gate they take
-turns, and a waiting urgent batch goes before every waiting ordinary one; the main lane applies its batches in
-chunks (`APPLY_CHUNK` in hub/worker.py), so an urgent batch waits at most one chunk.
+turns, and a waiting urgent batch goes before every waiting ordinary one. An ordinary chunk that is being applied
+asks `urgent_waiting` between events and, when an urgent batch waits, commits what it has applied and hands the
+rest back (`Pipeline.process`'s `should_yield`), so an urgent batch waits for about one event, not one chunk.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ class StoreGate:
     @property
     def waiting(self) -> int:
         return sum(1 for *_, turn in self._waiting if not turn.done())
+
+    def urgent_waiting(self) -> bool:
+        """Whether urgent work waits for its turn. Asked from the thread doing the current work: the heap's first
+        entry is read without a lock, and a stale answer only moves a yield by one event."""
+        try:
+            priority, _, turn = self._waiting[0]  # the heap's first entry is its most urgent
+        except IndexError:
+            return False
+        return priority == URGENT and not turn.done()
 
     async def _take_turn(self, priority: int) -> None:
         if not self._busy and not self._waiting:

@@ -145,7 +145,20 @@ class CaseStore:
         source_event_ids: Iterable[str],
         person_refs: Iterable[str] = (),
     ) -> None:
-        """Look up a whole batch's identifiers, cases, parked keys, notifications and victims at once."""
+        """Look up a whole batch's identifiers, cases, parked keys, notifications and victims at once. It may be
+        asked again for more events in the same transaction: it reads written rows only (nothing pending is
+        written first), since what this transaction added is already known to the store."""
+        with self.session.no_autoflush:
+            self._prefetch(identifiers, case_refs, parked_keys, source_event_ids, person_refs)
+
+    def _prefetch(
+        self,
+        identifiers: Iterable[IdentifierKey],
+        case_refs: Iterable[str],
+        parked_keys: Iterable[IdentifierKey],
+        source_event_ids: Iterable[str],
+        person_refs: Iterable[str],
+    ) -> None:
         self._load_victims([ref for ref in dict.fromkeys(person_refs) if ref not in self._victims_written])
         self._load_owners([key for key in dict.fromkeys(identifiers) if key not in self._owners])
         refs = [ref for ref in dict.fromkeys(case_refs) if ref not in self._cases]

@@ -87,3 +87,34 @@ def test_a_waiter_that_gives_up_does_not_block_those_behind_it() -> None:
         return await patient
 
     assert run(scenario()) == "done"
+
+
+def test_work_in_its_turn_can_see_that_urgent_work_waits_but_not_ordinary_work() -> None:
+    """What an ordinary batch asks between events (from its thread) to step aside for urgent work."""
+    seen: list[tuple[str, bool]] = []
+    ordinary_queued, urgent_queued, urgent_gone = threading.Event(), threading.Event(), threading.Event()
+
+    def ordinary_chunk() -> None:
+        seen.append(("alone", gate.urgent_waiting()))
+        ordinary_queued.wait(5)
+        seen.append(("ordinary waits", gate.urgent_waiting()))
+        urgent_queued.wait(5)
+        seen.append(("urgent waits", gate.urgent_waiting()))
+
+    async def scenario() -> None:
+        chunk = asyncio.create_task(gate.run(ordinary_chunk))
+        await asyncio.sleep(0.05)
+        ordinary = asyncio.create_task(gate.run(lambda: None))
+        await asyncio.sleep(0.01)
+        ordinary_queued.set()
+        await asyncio.sleep(0.05)
+        urgent = asyncio.create_task(gate.run(urgent_gone.set, urgent=True))
+        await asyncio.sleep(0.01)
+        urgent_queued.set()
+        await asyncio.gather(chunk, ordinary, urgent)
+        seen.append(("after", gate.urgent_waiting()))
+
+    gate = StoreGate()
+    run(scenario())
+    assert seen == [("alone", False), ("ordinary waits", False), ("urgent waits", True), ("after", False)]
+    assert urgent_gone.is_set()

@@ -1,0 +1,90 @@
+"""An ordinary batch steps aside for urgent work between two events, and loses and repeats nothing by it.
+
+The worker's pipeline on a real database (SQLite and PostgreSQL), no broker: a batch of realistic traffic is
+applied once straight through (on a SQLite reference store) and once with a yield after its third event, the
+rest handed back to `Pipeline.apply` as the worker does once the urgent batch has gone.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from connectors.avro import hub_codec
+from hub.bench import load_cases, prepare, realistic_mix
+from hub.messages import InboundMessage
+from hub.pipeline import Pipeline
+from hub.reference import load_units
+from hub.settings import Settings
+from hub.store.models import ProcessedEvent
+from hub.store.repository import make_engine
+from hub.traffic import Traffic
+
+CASES = 30
+EVENTS = 60
+YIELD_AFTER = 3
+
+
+def _batch(traffic: Traffic, settings: Settings) -> list[InboundMessage]:
+    events = prepare(realistic_mix(traffic, CASES, EVENTS, random.Random(5)))
+    return [
+        InboundMessage(settings.topic_prefix + event.topic, 0, offset, None, event.key, event.value, [])
+        for offset, event in enumerate(events)
+    ]
+
+
+def _pipeline(database_url: str, traffic: Traffic) -> tuple[Pipeline, Settings]:
+    settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
+    engine = make_engine(database_url)
+    load_cases(engine, load_units(settings), traffic, CASES)
+    return Pipeline(settings, engine, hub_codec(), load_units(settings)), settings
+
+
+def _applied(pipeline: Pipeline) -> int:
+    with Session(pipeline.engine) as session:
+        return session.scalar(select(func.count()).select_from(ProcessedEvent))
+
+
+def test_a_batch_that_yields_ends_as_one_applied_straight_through(database_url: str, tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    reference, settings = _pipeline(f"sqlite:///{tmp_path / 'reference.db'}", Traffic(1, today, first_case=0))
+    yielding, _ = _pipeline(database_url, Traffic(1, today, first_case=0))
+    messages = _batch(Traffic(1, today, first_case=0), settings)
+    try:
+        loaded = _applied(yielding)
+        straight = reference.process(messages)
+        assert straight.dead_letters == [] and straight.transient == [] and straight.deferred == []
+
+        asked: list[int] = []
+
+        def urgent_work_waits() -> bool:
+            asked.append(1)
+            return len(asked) >= YIELD_AFTER
+
+        first = yielding.process(messages, should_yield=urgent_work_waits)
+        # It stopped between events: what it applied is committed, the rest came back in publication order.
+        assert first.dead_letters == [] and first.transient == []
+        assert len(first.deferred) == EVENTS - YIELD_AFTER
+        assert _applied(yielding) - loaded == YIELD_AFTER
+        published = [ingested.event.envelope.published_at for ingested in first.deferred]
+        assert published == sorted(published)
+
+        rest = yielding.apply(first.deferred)
+        assert rest.dead_letters == [] and rest.transient == [] and rest.deferred == []
+        # Every event applied once, and the victims' units get the same notifications as without the yield.
+        assert _applied(yielding) - loaded == EVENTS
+        made = [n.notification_id for n in (*first.notifications, *rest.notifications)]
+        assert len(made) == len(set(made))
+        assert sorted(made) == sorted(n.notification_id for n in straight.notifications)
+        assert straight.notifications  # the batch is one that tells victims something
+
+        # Handed in again (a redelivery after a crash), nothing is applied or sent twice.
+        again = yielding.process(messages)
+        assert again.notifications == [] and _applied(yielding) - loaded == EVENTS
+    finally:
+        reference.engine.dispose()
+        yielding.engine.dispose()
