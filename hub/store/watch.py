@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from hub.store.models import Notification, Timer
@@ -27,10 +27,7 @@ def watched_counts(session: Session, now: datetime, *, with_pending: bool = True
     so they are cheap to count every time; pending timers are not: a store of a million cases keeps about a
     million annual updates running (measured: 0.5 s to count them on SQLite), so the worker asks for them less
     often."""
-    live = (Timer.fired_at.is_(None), Timer.stopped_at.is_(None))
-    overdue = session.execute(
-        select(Timer.kind, func.count()).where(*live, Timer.due_at < now - OVERDUE_AFTER).group_by(Timer.kind)
-    ).all()
+    overdue = _running_timers_by_kind(session, Timer.due_at < now - OVERDUE_AFTER)
     urgent = session.scalar(
         select(func.count())
         .select_from(Notification)
@@ -40,12 +37,25 @@ def watched_counts(session: Session, now: datetime, *, with_pending: bool = True
             Notification.withdrawn_at.is_(None),
         )
     )
-    pending = None
-    if with_pending:
-        rows = session.execute(select(Timer.kind, func.count()).where(*live).group_by(Timer.kind)).all()
-        pending = {kind: count for kind, count in rows}
+    pending = _running_timers_by_kind(session) if with_pending else None
     return WatchedCounts(
-        timers_overdue={kind: count for kind, count in overdue},
+        timers_overdue=overdue,
         urgent_unacknowledged=urgent or 0,
         timers_pending=pending,
     )
+
+
+def _running_timers_by_kind(session: Session, *conditions: ColumnElement[bool]) -> dict[str, int]:
+    """Running timers counted by kind. The running timers are picked first, in a subquery that OFFSET 0 keeps
+    apart (SQLite does not merge such a subquery into the outer query, and PostgreSQL takes it as a fence): asked
+    as one GROUP BY, SQLite walked the unique index on (kind, ...) to group without sorting, over every timer
+    ever started. Measured 2026-11-23 on a store of a million cases (3,000,000 timers): overdue timers 2.5 s ->
+    4 ms, every 5 s while holding the store gate; all running timers 1.3 -> 0.4 s."""
+    running = (
+        select(Timer.kind)
+        .where(Timer.fired_at.is_(None), Timer.stopped_at.is_(None), *conditions)
+        .offset(0)
+        .subquery()
+    )
+    rows = session.execute(select(running.c.kind, func.count()).group_by(running.c.kind))
+    return {kind: count for kind, count in rows}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,6 +28,8 @@ def test_a_loaded_store_holds_a_settled_history(database_url: str) -> None:
             store = CaseStore(session)
             victims = session.scalar(select(func.count()).select_from(Victim))
             counts = watched_counts(session, now)
+            # Two years on, with no worker running: every annual update is overdue, and still running.
+            behind = watched_counts(session, now + timedelta(days=730))
             quick = watched_counts(session, now, with_pending=False)
             unpublished = store.unpublished(now, now)
             applied = session.scalar(select(func.count()).select_from(ProcessedEvent))
@@ -36,6 +38,8 @@ def test_a_loaded_store_holds_a_settled_history(database_url: str) -> None:
         assert counts.timers_pending == {"annual_update": victims}
         assert counts.timers_overdue == {}
         assert counts.urgent_unacknowledged == 0
+        assert behind.timers_overdue == {"annual_update": victims}
+        assert behind.timers_pending == {"annual_update": victims}
         # Between the worker's slower counts of every running timer, the others are still counted.
         assert quick.timers_pending is None
         assert (quick.timers_overdue, quick.urgent_unacknowledged) == ({}, 0)
