@@ -149,53 +149,45 @@ class CaseStore:
         asked again for more events in the same transaction: it reads written rows only (nothing pending is
         written first), since what this transaction added is already known to the store."""
         with self.session.no_autoflush:
-            self._prefetch(identifiers, case_refs, parked_keys, source_event_ids, person_refs)
-
-    def _prefetch(
-        self,
-        identifiers: Iterable[IdentifierKey],
-        case_refs: Iterable[str],
-        parked_keys: Iterable[IdentifierKey],
-        source_event_ids: Iterable[str],
-        person_refs: Iterable[str],
-    ) -> None:
-        self._load_victims([ref for ref in dict.fromkeys(person_refs) if ref not in self._victims_written])
-        self._load_owners([key for key in dict.fromkeys(identifiers) if key not in self._owners])
-        refs = [ref for ref in dict.fromkeys(case_refs) if ref not in self._cases]
-        self._load_cases(refs)
-        case_ids = sorted(
-            {case.id for ref in refs if (case := self._cases[ref]) is not None} - self._case_level_asked
-        )
-        for chunk in _chunks(case_ids):
-            self._case_level_written.update(
-                self.session.scalars(
-                    select(Notification.case_id)
-                    .where(Notification.case_id.in_(chunk), Notification.person_ref.is_(None))
-                    .distinct()
+            self._load_victims(
+                [ref for ref in dict.fromkeys(person_refs) if ref not in self._victims_written]
+            )
+            self._load_owners([key for key in dict.fromkeys(identifiers) if key not in self._owners])
+            refs = [ref for ref in dict.fromkeys(case_refs) if ref not in self._cases]
+            self._load_cases(refs)
+            case_ids = sorted(
+                {case.id for ref in refs if (case := self._cases[ref]) is not None} - self._case_level_asked
+            )
+            for chunk in _chunks(case_ids):
+                self._case_level_written.update(
+                    self.session.scalars(
+                        select(Notification.case_id)
+                        .where(Notification.case_id.in_(chunk), Notification.person_ref.is_(None))
+                        .distinct()
+                    )
                 )
-            )
-        self._case_level_asked.update(case_ids)
-        asked = [key for key in dict.fromkeys(parked_keys) if key not in self._parked_asked]
-        for chunk in _chunks(sorted({value for _, value in asked})):
-            rows = self.session.execute(
-                select(ParkedEventKey.kind, ParkedEventKey.value).where(ParkedEventKey.value.in_(chunk))
-            )
-            self._parked_in_db.update((kind, value) for kind, value in rows)
-        self._parked_asked.update(asked)
-        sources = [
-            source for source in dict.fromkeys(source_event_ids) if source not in self._notified_sources
-        ]
-        for chunk in _chunks(sources):
-            self._notification_ids.update(
-                self.session.scalars(
-                    select(Notification.notification_id).where(Notification.source_event_id.in_(chunk))
+            self._case_level_asked.update(case_ids)
+            asked = [key for key in dict.fromkeys(parked_keys) if key not in self._parked_asked]
+            for chunk in _chunks(sorted({value for _, value in asked})):
+                rows = self.session.execute(
+                    select(ParkedEventKey.kind, ParkedEventKey.value).where(ParkedEventKey.value.in_(chunk))
                 )
-            )
-        self._notified_sources.update(sources)
-        cases = [
-            case for offender in self._owners.values() if offender is not None for case in offender.cases
-        ]
-        self._prefetch_timers([*cases, *(case for case in self._cases.values() if case is not None)])
+                self._parked_in_db.update((kind, value) for kind, value in rows)
+            self._parked_asked.update(asked)
+            sources = [
+                source for source in dict.fromkeys(source_event_ids) if source not in self._notified_sources
+            ]
+            for chunk in _chunks(sources):
+                self._notification_ids.update(
+                    self.session.scalars(
+                        select(Notification.notification_id).where(Notification.source_event_id.in_(chunk))
+                    )
+                )
+            self._notified_sources.update(sources)
+            cases = [
+                case for offender in self._owners.values() if offender is not None for case in offender.cases
+            ]
+            self._prefetch_timers([*cases, *(case for case in self._cases.values() if case is not None)])
 
     def _load_owners(self, keys: list[IdentifierKey]) -> None:
         if not keys:
