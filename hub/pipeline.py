@@ -243,7 +243,7 @@ class Pipeline:
                     notification.event_published_at = ingested.event.envelope.published_at
                     published_at[notification.notification_id] = ingested.event.envelope.published_at
                 queue.extend((event, True) for event in released or [])
-            store.write_processed()
+            store.write_pending()
         # Counted once the transaction has committed, so a batch applied again is not counted twice.
         for outcome in outcomes:
             metrics.EVENTS.labels(outcome.source, outcome.event_type, outcome.outcome).inc()

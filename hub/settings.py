@@ -14,6 +14,8 @@ from schemas import AGENCIES
 AGENCY_SOURCES = AGENCIES
 # Where `hub up` leaves the embedded broker's address for the other commands to find.
 BROKER_ADDRESS_FILE = "broker.address"
+# An agency's urgent lane is its prefixed `agency.<source>` followed by this (hub/topics.py gives it one partition).
+URGENT_LANE_SUFFIX = ".urgent"
 
 
 class Settings(BaseSettings):
@@ -107,7 +109,7 @@ class Settings(BaseSettings):
 
     def urgent_topic(self, source: str) -> str:
         """The urgent lane: urgent event types, consumed apart so a backlog of ordinary events never delays them."""
-        return f"{self.topic_prefix}agency.{source}.urgent"
+        return f"{self.topic_prefix}agency.{source}{URGENT_LANE_SUFFIX}"
 
     def topic_for(self, source: str, event_type: str) -> str:
         """Where an agency publishes an event: its urgent lane for urgent event types, else its events topic."""

@@ -7,7 +7,8 @@ times slower than alone and left urgent events waiting seconds behind a backlog.
 turns, and a waiting urgent batch goes before every waiting ordinary one. An ordinary chunk that is being applied
 asks `urgent_waiting` between events and, when an urgent batch waits, commits what it has applied and hands the
 rest back (`Pipeline.process`'s `should_yield`), so an urgent batch waits for about one event, or one look-up of
-the next events (`PREFETCH_STEP` in hub/pipeline.py), not one chunk.
+the next events (`PREFETCH_STEP` in hub/pipeline.py), not one chunk. Work that only counts rows (the deadline
+gauges, `Worker.watch_counts`) does not take a turn: it neither writes nor holds the GIL while SQLite counts.
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ class CaseStore:
     offenders their identifiers name, with cases, victims and allocations; cases by reference; parked keys;
     notifications already made from them). What it learnt is kept for this transaction only, and every write
     through this store keeps it true, so later lookups answer from memory with the same result a query would
-    give. Anything not prefetched is queried as before.
+    give. Anything not prefetched is queried as before. Identifiers linked and events marked processed wait in
+    memory for `write_pending`, which the transaction calls before it commits.
     """
 
     def __init__(self, session: Session) -> None:
@@ -134,7 +135,9 @@ class CaseStore:
         # person_ref -> its written victims (asked in advance), and the victims added in this transaction.
         self._victims_written: dict[str, list[Victim]] = {}
         self._victims_added: dict[str, list[Victim]] = {}
-        # Events applied in this transaction, written in one statement before it commits (`write_processed`).
+        # Written in one statement each before the transaction commits (`write_pending`): identifiers linked in
+        # it (to their offender object, which may not have an id yet), and the events applied in it.
+        self._identifiers_linked: list[tuple[Offender, IdentifierKey]] = []
         self._processed: list[dict] = []
 
     def prefetch(
@@ -250,26 +253,24 @@ class CaseStore:
             {"event_id": event_id, "event_type": event_type, "source": source, "processed_at": at}
         )
 
-    def write_processed(self) -> None:
-        """Write the events marked processed, in one statement: nothing in the transaction reads them back
-        (`already_processed` is asked once, before any is marked), and an ORM object each cost more than the
-        rest of an event's bookkeeping."""
+    def write_pending(self) -> None:
+        """Write the identifiers linked and the events marked processed in this transaction, one statement each.
+        Nothing in the transaction reads them back from the database (identifiers are answered from `_owners`;
+        `already_processed` is asked once, before any is marked), and as ORM objects they cost more than the rest
+        of an event's writes (identifiers: about a tenth of the pipeline's time, measured 2026-11-23)."""
+        if self._identifiers_linked:
+            self.session.flush()  # new offenders get their ids
+            rows = [
+                {"offender_id": offender.id, "kind": kind, "value": value}
+                for offender, (kind, value) in self._identifiers_linked
+            ]
+            self.session.execute(insert(OffenderIdentifier), rows)
+            self._identifiers_linked = []
         if self._processed:
             self.session.execute(insert(ProcessedEvent), self._processed)
             self._processed = []
 
     # identity
-    def find_offender(self, keys: Iterable[IdentifierKey]) -> Offender | None:
-        for kind, value in keys:
-            row = self.session.scalar(
-                select(OffenderIdentifier).where(
-                    OffenderIdentifier.kind == kind, OffenderIdentifier.value == value
-                )
-            )
-            if row is not None:
-                return row.offender
-        return None
-
     def offenders_for(self, keys: Iterable[IdentifierKey]) -> list[Offender]:
         """Every distinct offender any of these identifiers belongs to, in the order of the keys."""
         keys = list(keys)
@@ -299,6 +300,9 @@ class CaseStore:
         """Every identifier and case of `remove` moves to `keep`: a merge re-keys, it never copies."""
         for identifier in list(remove.identifiers):
             identifier.offender = keep
+        self._identifiers_linked = [
+            (keep if offender is remove else offender, key) for offender, key in self._identifiers_linked
+        ]
         for case in list(remove.cases):
             case.offender = keep
         self.session.flush()
@@ -322,11 +326,11 @@ class CaseStore:
                     known = {(i.kind, i.value) for i in offender.identifiers}
                 if key in known:
                     continue
-            self.session.add(OffenderIdentifier(offender=offender, kind=key[0], value=key[1]))
+            self._identifiers_linked.append((offender, key))
             added.append(key)
             self._owners[key] = offender
-        # No flush here: the unit of work writes the new identifiers with the batch's other rows, and the
-        # identifier cache already answers for them (a query would autoflush them first).
+        # Written by `write_pending`, not as ORM objects: the identifier cache answers for them until then (and
+        # an offender's `identifiers` collection does not hold them: every key linked here is in the cache).
         return added
 
     def new_offender(self) -> Offender:
