@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.bench import load_cases
+from hub.bench import cached_store, load_cases, load_or_copy
 from hub.reference import load_units
 from hub.settings import Settings
-from hub.store.models import ProcessedEvent, Victim
+from hub.store.models import Case, ProcessedEvent, Timer, Victim
 from hub.store.repository import CaseStore, make_engine
 from hub.store.watch import watched_counts
 from hub.traffic import Traffic
@@ -49,3 +50,41 @@ def test_a_loaded_store_holds_a_settled_history(database_url: str) -> None:
         assert applied == sum(len(traffic.opening_events(number)) for number in range(CASES))
     finally:
         engine.dispose()
+
+
+def _contents(url: str) -> dict[str, int]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return {
+                model.__tablename__: session.scalar(select(func.count()).select_from(model))
+                for model in (Case, Victim, Timer, ProcessedEvent)
+            }
+    finally:
+        engine.dispose()
+
+
+def test_a_kept_store_is_copied_on_the_next_run_with_what_loading_gave(tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    units = load_units(Settings())
+    kept = cached_store(tmp_path / "cache", CASES, 3, today)
+
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    load_or_copy(make_engine(first), units, Traffic(seed=3, today=today, first_case=0), CASES, kept)
+    assert kept.exists()
+    second = f"sqlite:///{tmp_path / 'second.db'}"
+    load_or_copy(make_engine(second), units, Traffic(seed=3, today=today, first_case=0), CASES, kept)
+    # Copied, not loaded again (a load stamps its rows with the time it ran).
+    assert (tmp_path / "second.db").read_bytes() == kept.read_bytes()
+
+    loaded, copied = _contents(first), _contents(second)
+    assert loaded["cases"] == CASES
+    assert copied == loaded
+    # Another size, seed or day is another store.
+    cache = tmp_path / "cache"
+    others = {
+        cached_store(cache, CASES + 1, 3, today),
+        cached_store(cache, CASES, 4, today),
+        cached_store(cache, CASES, 3, today - timedelta(days=1)),
+    }
+    assert len(others) == 3 and kept not in others
