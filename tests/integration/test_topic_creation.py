@@ -21,7 +21,7 @@ async def _partitions(broker: str, names: list[str]) -> dict[str, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=broker)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # the metadata of topics created since it started
+        await consumer.topics()  # asks the broker, so topics created since it started are known
         return {name: len(consumer.partitions_for_topic(name) or ()) for name in names}
     finally:
         await consumer.stop()
