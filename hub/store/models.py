@@ -207,6 +207,11 @@ class Timer(Base):
     victim: Mapped[Victim | None] = relationship()
 
 
+# A timer still running: neither fired nor stopped. What ix_timers_running covers, so queries about running timers
+# say it this way.
+TIMER_RUNNING = (Timer.fired_at.is_(None), Timer.stopped_at.is_(None))
+
+
 class Notification(Base):
     """Every notification produced: the audit record, and the outbox until it is on its queue."""
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from hub.store.migrate import upgrade
 from hub.store.models import (
+    TIMER_RUNNING,
     Case,
     Notification,
     Offender,
@@ -80,9 +81,6 @@ class CaseTimers:
         return any(
             k == kind and v == victim_id and (cause is None or c == cause) for k, c, v in self.finished
         )
-
-
-_RUNNING = (Timer.stopped_at.is_(None), Timer.fired_at.is_(None))
 
 
 def _same_victim(timer: Timer, victim: Victim | None) -> bool:
@@ -402,11 +400,11 @@ class CaseStore:
         # Timers started in this transaction went through start_timer, which keeps these lists: none can be
         # pending for a case not asked about before, so written rows are all there is.
         with self.session.no_autoflush:
-            for timer in self.session.scalars(select(Timer).where(Timer.case_id.in_(cases), *_RUNNING)):
+            for timer in self.session.scalars(select(Timer).where(Timer.case_id.in_(cases), *TIMER_RUNNING)):
                 self._timers[cases[timer.case_id]].running.append(timer)
             finished = self.session.execute(
                 select(Timer.case_id, Timer.kind, Timer.cause, Timer.victim_id).where(
-                    Timer.case_id.in_(cases), ~and_(*_RUNNING)
+                    Timer.case_id.in_(cases), ~and_(*TIMER_RUNNING)
                 )
             )
             for case_id, kind, cause, victim_id in finished:
@@ -460,10 +458,7 @@ class CaseStore:
     def due_timers(self, now: datetime, limit: int = 500) -> list[Timer]:
         return list(
             self.session.scalars(
-                select(Timer)
-                .where(Timer.due_at <= now, Timer.stopped_at.is_(None), Timer.fired_at.is_(None))
-                .order_by(Timer.due_at)
-                .limit(limit)
+                select(Timer).where(Timer.due_at <= now, *TIMER_RUNNING).order_by(Timer.due_at).limit(limit)
             )
         )
 
