@@ -51,7 +51,14 @@ def running_receiver(failure_share: float, seed: int = 5) -> Iterator[Receiver]:
         def log_message(self, *_: object) -> None:  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # The standard library listens with a backlog of 5. The hub sends up to 16 requests at once, each on a
+        # new connection (this server speaks HTTP/1.0). On a busy machine the kernel then drops connections
+        # before the server can accept them, and a dropped connection can reach the hub's timeout unseen here.
+        # The tests would then count failures that this receiver never decided.
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Handler)
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/notifications"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
