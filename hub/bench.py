@@ -17,7 +17,9 @@ Modes:
 - `throughput` (default): publish every event as fast as possible; hub, then the bare loop.
 - `rate`: offer `--rate` events per second for `--duration` seconds; latency percentiles.
 - `backlog`: publish a backlog of ordinary events before the worker starts, then, while it drains, publish
-  urgent events at `--urgent-rate` per second; urgent latency is reported on its own.
+  urgent events at `--urgent-rate` per second; urgent latency is reported on its own, and split at the
+  notification's record timestamp (set by the worker's producer as it takes the notification) into the time
+  until the worker sent it and the time from then until the bench read it.
 
 Progress goes to standard error; a table and one machine-readable last line go to standard output.
 
@@ -28,6 +30,7 @@ and copied on later runs with the same cases and seed, the same day, and the sam
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import io
 import math
@@ -40,12 +43,12 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -611,16 +614,37 @@ def wait_for_line(log: Path, line: str, process: subprocess.Popen[bytes], timeou
 # ---- measuring ---------------------------------------------------------------------------------------------------
 
 
+class Arrival(NamedTuple):
+    """One record read at the far end."""
+
+    at: float  # perf_counter when consumed
+    timestamp_ms: int  # the record's own timestamp: when the producer that wrote it took it (wall clock)
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
 @dataclass
 class Arrivals:
-    """What came out of the far end, with when it was consumed (decoded after the run, off the clock)."""
+    """What came out of the far end, with when it was consumed (decoded after the run, off the clock).
 
-    records: list[tuple[float, Any]] = field(default_factory=list)
+    Kept as plain tuples, not the consumer's record objects nor `Arrival`s: a long run keeps hundreds of thousands,
+    and Python's cycle collector walks every object that can hold others, pausing the reader (and the paced
+    publisher beside it) for longer the more there are. It leaves out exact tuples of plain values."""
+
+    _rows: list[tuple[float, int, bytes, tuple[tuple[str, bytes], ...]]] = field(default_factory=list)
     last: float = 0.0
+    # Converts a record's wall-clock timestamp to the perf_counter that stamps arrivals and publishing.
+    wall_minus_perf: float = field(default_factory=lambda: time.time() - time.perf_counter())
 
     def add(self, at: float, record: Any) -> None:
-        self.records.append((at, record))
+        self._rows.append((at, record.timestamp, record.value, tuple(record.headers or ())))
         self.last = at
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Arrival]:
+        return map(Arrival._make, self._rows)
 
 
 @dataclass
@@ -635,6 +659,8 @@ class Outcome:
     results: int  # notifications (hub) or output messages (bare loop)
     complete: bool
     publish_seconds: float = 0.0
+    # Each urgent latency's first part: from publishing until the worker handed the notification to its producer.
+    urgent_until_sent: list[float] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -717,6 +743,14 @@ class Publisher:
         await self.settle()
 
 
+# Tansu answers a fetch only when its wait is over, even if data arrives sooner, so the reader's wait adds about
+# half of itself to each latency it measures. But every fetch names each unit queue's partitions, and over a
+# long drain Tansu's cost of answering grows (why is not known): at 5 ms the broker went from a third of a core
+# to nine tenths over a 200,000-event drain, the machine ran out of CPU, and urgent notifications the worker had
+# sent within 75 ms were read up to 2.6 s later (2026-11-24; at 50 ms: 20 to 44 %, read within 75 ms).
+READER_FETCH_WAIT_MS = 20
+
+
 class QueueWatcher:
     """Consumes the far end (unit queues, or the bare loop's output) from the beginning, stamping arrivals."""
 
@@ -747,9 +781,7 @@ class QueueWatcher:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            # Tansu answers a fetch only when its wait is over, even if data arrives sooner: the instrument
-            # polls often so that it measures the hub, not its own fetch wait.
-            fetch_max_wait_ms=5,
+            fetch_max_wait_ms=READER_FETCH_WAIT_MS,
         )
         await consumer.start()
         try:
@@ -825,22 +857,46 @@ async def wait_until_done(
     return False
 
 
-def notification_latencies(
-    arrivals: Arrivals, publisher: Publisher
-) -> tuple[list[float], list[float], int, float]:
-    """(latencies ms, urgent latencies ms, notifications, last arrival) for notifications caused by the events
-    the bench published; a notification republished by the outbox counts once."""
+@dataclass
+class NotificationTimes:
+    """What `notification_latencies` found (ms), for notifications caused by the events the bench published."""
+
+    latencies: list[float] = field(default_factory=list)  # ordinary events
+    urgent: list[float] = field(default_factory=list)
+    # The part of each urgent latency spent before the worker handed the notification to its producer (the
+    # record's timestamp); the rest is the broker and the bench's own reader.
+    urgent_until_sent: list[float] = field(default_factory=list)
+    notifications: int = 0
+    last: float = 0.0
+
+    def outcome(
+        self, events: int, first_publish: float, complete: bool, publish_seconds: float = 0.0
+    ) -> Outcome:
+        return Outcome(
+            events,
+            first_publish,
+            self.last,
+            self.latencies,
+            self.urgent,
+            self.notifications,
+            complete,
+            publish_seconds,
+            self.urgent_until_sent,
+        )
+
+
+def notification_latencies(arrivals: Arrivals, publisher: Publisher) -> NotificationTimes:
+    """Latencies of the notifications caused by the events the bench published; a notification republished by
+    the outbox counts once."""
     from fastavro import schemaless_reader
 
     from schemas import notification_schema
 
     parsed = notification_schema().parsed
     seen: set[str] = set()
-    latencies: list[float] = []
-    urgent: list[float] = []
-    last = 0.0
-    for at, record in arrivals.records:
-        notification = schemaless_reader(io.BytesIO(record.value[10:]), parsed, None)
+    times = NotificationTimes()
+    for arrival in arrivals:
+        notification = schemaless_reader(io.BytesIO(arrival.value[10:]), parsed, None)
         if notification["notification_id"] in seen:
             continue
         seen.add(notification["notification_id"])
@@ -848,24 +904,39 @@ def notification_latencies(
         if not sources or sources[0] not in publisher.sent:
             continue
         event_id = sources[0]
-        latency = (at - publisher.sent[event_id]) * 1000
+        sent = publisher.sent[event_id]
+        latency = (arrival.at - sent) * 1000
         if event_id in publisher.urgent:
-            urgent.append(latency)
+            times.urgent.append(latency)
+            times.urgent_until_sent.append(arrival.timestamp_ms - (sent + arrivals.wall_minus_perf) * 1000)
         else:
-            latencies.append(latency)
-        last = max(last, at)
-    return latencies, urgent, len(seen), last
+            times.latencies.append(latency)
+        times.last = max(times.last, arrival.at)
+    times.notifications = len(seen)
+    return times
 
 
 def bare_latencies(arrivals: Arrivals, publisher: Publisher) -> tuple[list[float], float]:
     latencies = []
     last = 0.0
-    for at, record in arrivals.records:
-        event_id = dict(record.headers).get(EVENT_HEADER, b"").decode()
+    for arrival in arrivals:
+        event_id = dict(arrival.headers).get(EVENT_HEADER, b"").decode()
         if event_id in publisher.sent:
-            latencies.append((at - publisher.sent.pop(event_id)) * 1000)
-            last = max(last, at)
+            latencies.append((arrival.at - publisher.sent.pop(event_id)) * 1000)
+            last = max(last, arrival.at)
     return latencies, last
+
+
+async def measured(measure: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """Run a measurement with what was prepared for it (hundreds of thousands of encoded events) frozen out of
+    the cycle collector's walks: otherwise each full walk pauses the bench's reader and publisher, and the pause
+    is counted as the hub's latency."""
+    gc.collect()
+    gc.freeze()
+    try:
+        return await measure()
+    finally:
+        gc.unfreeze()
 
 
 # ---- the run -----------------------------------------------------------------------------------------------------
@@ -1016,12 +1087,10 @@ class BenchRun:
                     watcher, lambda: group.caught_up(publisher.offsets), timeout, idle=1.0
                 )
                 self.report.worker_cpu_seconds = cpu_seconds(worker.pid) - cpu_before
-            latencies, urgent, notifications, last = notification_latencies(watcher.arrivals, publisher)
-            return Outcome(
-                len(events), first, last, latencies, urgent, notifications, complete, publish_seconds
-            )
+            times = notification_latencies(watcher.arrivals, publisher)
+            return times.outcome(len(events), first, complete, publish_seconds)
 
-        self.report.hub = asyncio.run(measure())
+        self.report.hub = asyncio.run(measured(measure))
         self.report.worker_rss_mb = rss_peak_mb(worker.pid)
         self.report.batches, self.report.batch_seconds = scrape_batches(f"http://127.0.0.1:{self.web_port}")
         say(
@@ -1053,13 +1122,13 @@ class BenchRun:
                 expected = len(events)
 
                 async def done() -> bool:
-                    return len(watcher.arrivals.records) >= expected
+                    return len(watcher.arrivals) >= expected
 
                 complete = await wait_until_done(watcher, done, 60 + expected / 500, idle=0.0)
             latencies, last = bare_latencies(watcher.arrivals, publisher)
             return Outcome(len(events), first, last, latencies, [], len(latencies), complete, publish_seconds)
 
-        self.report.bare = asyncio.run(measure())
+        self.report.bare = asyncio.run(measured(measure))
         self.report.bare_rss_mb = rss_peak_mb(bare.pid)
         say(f"bare loop: {self.report.bare.eps:,.0f} events/s")
 
@@ -1110,10 +1179,10 @@ class BenchRun:
                     watcher, lambda: group.caught_up(publisher.offsets), 60, idle=1.0
                 )
                 self.report.worker_rss_mb = rss_peak_mb(worker.pid)
-            latencies, urgent_ms, notifications, last = notification_latencies(watcher.arrivals, publisher)
-            return Outcome(len(backlog), started, last, latencies, urgent_ms, notifications, complete)
+            times = notification_latencies(watcher.arrivals, publisher)
+            return times.outcome(len(backlog), started, complete)
 
-        self.report.hub = asyncio.run(measure())
+        self.report.hub = asyncio.run(measured(measure))
 
 
 # ---- the report --------------------------------------------------------------------------------------------------
@@ -1153,6 +1222,15 @@ def render(report: Report) -> list[str]:
         ]
         for name in ("p50", "p95", "p99", "max"):
             rows.append((f"urgent latency {name}, ms", _ms(urgent_ms, name), ""))
+        # The two parts of each urgent latency: the hub's, and the broker's and the bench reader's after it.
+        until_sent = summarise(hub.urgent_until_sent)
+        after_sent = summarise(
+            t - u for t, u in zip(hub.urgent_latencies, hub.urgent_until_sent, strict=True)
+        )
+        for name in ("p50", "p99", "max"):
+            rows.append((f"  until the worker sent it, {name}", _ms(until_sent, name), ""))
+        for name in ("p50", "p99", "max"):
+            rows.append((f"  from then until read, {name}", _ms(after_sent, name), ""))
         rows.append(
             ("ordinary latency p99, ms (queued before start)", _ms(summarise(hub.latencies), "p99"), "")
         )

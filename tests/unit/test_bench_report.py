@@ -1,4 +1,5 @@
-"""The pure parts of `hub bench`: percentiles, the last line a checker reads, the rows a bulk load writes."""
+"""The pure parts of `hub bench`: percentiles, the last line a checker reads, the rows a bulk load writes, and
+how notifications read at the far end become latencies."""
 
 from __future__ import annotations
 
@@ -8,10 +9,21 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from hub.bench import case_rows, last_line, percentile, summarise
+from connectors.avro import hub_codec
+from hub.bench import (
+    Arrival,
+    Arrivals,
+    Publisher,
+    case_rows,
+    last_line,
+    notification_latencies,
+    percentile,
+    summarise,
+)
 from hub.reference import load_units
 from hub.settings import Settings
 from hub.traffic import Traffic, case_identifiers
+from schemas import notification_schema
 
 LAST_LINE = re.compile(r"throughput_eps=(\d+) bare_eps=(\d+) ratio=(\d+\.\d\d) p99_ms=(\d+) rss_mb=(\d+)")
 
@@ -72,3 +84,63 @@ def test_loaded_rows_are_what_the_opening_events_leave_behind() -> None:
         )
         [allocation] = rows["allocations"]
         assert allocation["case_id"] == case["id"]
+
+
+def _notification(number: int, source_event: str) -> bytes:
+    return hub_codec().encode(
+        notification_schema(),
+        {
+            "notification_id": f"00000000-0000-4000-8000-{number:012d}",
+            "kind": "event",
+            "case_ref": "01QR0000126",
+            "unit_code": "YH",
+            "event_type": "PrisonerEscaped",
+            "priority": "urgent",
+            "action": "record_only",
+            "summary": f"Notification {number}.",
+            "created_at": datetime.now(UTC),
+            "source_event_ids": [source_event],
+        },
+    )
+
+
+def test_an_urgent_latency_is_split_at_the_moment_the_worker_sent_its_notification() -> None:
+    publisher = Publisher.__new__(Publisher)  # only its record of what was sent is read
+    publisher.sent = {"escape": 10.0, "release": 10.0, "elsewhere": 11.0}
+    publisher.urgent = {"escape"}
+    arrivals = Arrivals(wall_minus_perf=1_000.0)
+    # Sent at perf 10.0 = wall 1,010.0; the worker's producer took the notification 30 ms later; read at 10.25.
+    escape = _notification(1, "escape")
+    arrivals.add(10.25, _Record(timestamp=1_010_030, value=escape))
+    arrivals.add(10.40, _Record(timestamp=1_010_300, value=escape))  # the outbox's second copy: counted once
+    arrivals.add(10.50, _Record(timestamp=1_010_100, value=_notification(2, "release")))
+    arrivals.add(10.60, _Record(timestamp=1_010_100, value=_notification(3, "not-from-the-bench")))
+
+    times = notification_latencies(arrivals, publisher)
+
+    assert times.urgent == pytest.approx([250.0])
+    assert times.urgent_until_sent == pytest.approx([30.0])
+    assert times.latencies == pytest.approx([500.0])
+    assert times.notifications == 3  # every distinct notification read, the bench's or not
+    assert times.last == 10.50
+
+
+def test_arrivals_keep_nothing_for_the_cycle_collector_to_walk() -> None:
+    import gc
+
+    arrivals = Arrivals()
+    arrivals.add(1.0, _Record(timestamp=5, value=b"x", headers=[("hub.event", b"e1")]))
+    gc.collect()
+    gc.collect()  # a tuple of plain values leaves the walks once a collection finds its contents untracked
+    assert not any(gc.is_tracked(row) for row in arrivals._rows)
+    assert list(arrivals) == [Arrival(1.0, 5, b"x", (("hub.event", b"e1"),))]
+    assert len(arrivals) == 1
+
+
+class _Record:
+    """What the bench's reader takes from a consumer record."""
+
+    def __init__(self, timestamp: int, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+        self.timestamp = timestamp
+        self.value = value
+        self.headers = headers or []
