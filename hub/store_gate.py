@@ -6,9 +6,10 @@ lock (SQLite has a single writer, and a waiting writer sleeps in steps), which m
 times slower than alone and left urgent events waiting seconds behind a backlog. Through this gate they take
 turns, and a waiting urgent batch goes before every waiting ordinary one. An ordinary chunk that is being applied
 asks `urgent_waiting` between events and, when an urgent batch waits, commits what it has applied and hands the
-rest back (`Pipeline.process`'s `should_yield`), so an urgent batch waits for about one event, or one look-up of
-the next events (`PREFETCH_STEP` in hub/pipeline.py), not one chunk. Work that only counts rows (the deadline
-gauges, `Worker.watch_counts`) does not take a turn: it neither writes nor holds the GIL while SQLite counts.
+rest back (`Pipeline.apply`'s `should_yield`), so an urgent batch waits for about one event, or one look-up of
+the next events (`PREFETCH_STEP` in hub/pipeline.py), not one chunk. Work that does not touch the case store
+does not take a turn: decoding and validating a chunk (`Pipeline.ingest_all`), and counting rows for the
+deadline gauges (`Worker.watch_counts`), which neither writes nor holds the GIL while SQLite counts.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from connectors.registry import registry_for
 from hub import metrics
 from hub.delivery import HttpDeliveries
 from hub.in_place import until_it_works
+from hub.ingest import IngestedEvent
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
@@ -261,23 +262,27 @@ class Worker:
             else:  # an earlier event with its key waits in retry: it must not be overtaken
                 records.append(self._behind(message, states.get(token(message)), now))
         should_yield = None if urgent else self.gate.urgent_waiting
-        result = await self._apply(self.pipeline.process, ready, states, should_yield, urgent)
+        with metrics.PROCESSING_SECONDS.time():
+            # Decoding and validating read nothing from the case store, so they happen outside the gate: urgent
+            # work does not wait for an ordinary chunk's.
+            valid, result = await asyncio.to_thread(self.pipeline.ingest_all, ready, states)
+            result = await self._apply(valid, states, should_yield, urgent, result)
         await self._settle(ready, result, states, now, records, urgent)
         while result.deferred:  # it stepped aside for urgent work: the rest goes on when its turn comes again
             handed = [ingested.message for ingested in result.deferred]
-            result = await self._apply(self.pipeline.apply, result.deferred, states, should_yield, urgent)
+            with metrics.PROCESSING_SECONDS.time():
+                result = await self._apply(result.deferred, states, should_yield, urgent)
             await self._settle(handed, result, states, now, [], urgent)
 
     async def _apply(
         self,
-        work: Callable[..., BatchResult],
-        given: list[Any],
+        valid: list[IngestedEvent],
         states: dict[str, RetryState],
         should_yield: Callable[[], bool] | None,
         urgent: bool,
+        result: BatchResult | None = None,
     ) -> BatchResult:
-        with metrics.PROCESSING_SECONDS.time():
-            return await self.gate.run(work, given, states, should_yield, urgent=urgent)
+        return await self.gate.run(self.pipeline.apply, valid, states, should_yield, result, urgent=urgent)
 
     async def _settle(
         self,
