@@ -39,9 +39,9 @@ SAFE_TO_SHOW = (*PERMANENT_FAILURES, UnknownReference, IdentityConflict, NotImpl
 OUTBOX_GRACE_SECONDS = 30.0
 # Events looked up ahead at a time (`EventHandlers.prefetch`): urgent work waits for one step's look-up at most.
 # The worker applies chunks of 100, so a chunk is looked up at once. A look-up step is about a dozen queries
-# whatever its size: measured 2026-11-24, pipeline alone, two stores applied alternately in one process, steps of
-# 50 cost 8-11 % more CPU per event than steps of 100 (and 20 about 40 % more, 2026-11-23). The worker decodes a
-# chunk outside the store gate, so urgent work still waits for about one look-up and one event.
+# whatever its size: measured 2026-11-24 with `python -m hub.bench_ab` (pipeline alone), steps of 50 cost 8-11 %
+# more CPU per event than steps of 100 (and 20 about 40 % more, 2026-11-23). The worker decodes a chunk outside
+# the store gate, so urgent work still waits for about one look-up and one event.
 PREFETCH_STEP = 100
 
 

@@ -23,6 +23,7 @@ def test_the_variant_doing_more_work_costs_more(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hub.pipeline, "PREFETCH_STEP", hub.pipeline.PREFETCH_STEP)
+    used.clear()
     compare(__name__, cases=30, events=200, chunk=50, seed=2, store_cache=tmp_path)
     printed = capsys.readouterr().out
     # Same events, same outcome; chunks alternate which variant goes first.
