@@ -34,7 +34,7 @@ from typing import Annotated
 import typer
 
 from connectors.avro import hub_codec
-from hub.bench import cached_store, load_or_copy, prepare, realistic_mix, say
+from hub.bench import BENCH_PREFIX, cached_store, load_or_copy, prepare, realistic_mix, say
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
@@ -49,7 +49,9 @@ STORE_CACHE = Path(tempfile.gettempdir()) / "hub-bench-stores"
 
 
 def _pipeline(directory: Path, traffic: Traffic, cases: int, seed: int, store_cache: Path) -> Pipeline:
-    settings = Settings(topic_prefix="bench.", database_url=f"sqlite:///{directory / 'hub.db'}", broker="")
+    settings = Settings(
+        topic_prefix=BENCH_PREFIX, database_url=f"sqlite:///{directory / 'hub.db'}", broker=""
+    )
     units = load_units(settings)
     kept = cached_store(store_cache, cases, seed, traffic.today)
     load_or_copy(make_engine(settings.database_url), units, traffic, cases, kept)
@@ -74,7 +76,7 @@ def compare(
             pipelines[name] = _pipeline(Path(scratch) / name, traffic, cases, seed, store_cache)
         prepared = prepare(realistic_mix(traffic, cases, events, random.Random(seed)))
         messages = [
-            InboundMessage(f"bench.{event.topic}", 0, offset, None, event.key, event.value)
+            InboundMessage(BENCH_PREFIX + event.topic, 0, offset, None, event.key, event.value)
             for offset, event in enumerate(prepared)
         ]
         say(f"applying {len(messages):,} events in chunks of {chunk}, alternately with A and B")

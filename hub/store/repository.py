@@ -190,10 +190,8 @@ class CaseStore:
                     )
                 )
             self._notified_sources.update(sources)
-            cases = [
-                case for offender in self._owners.values() if offender is not None for case in offender.cases
-            ]
-            self._prefetch_timers([*cases, *(case for case in self._cases.values() if case is not None)])
+            # Every known case, its offender's included (registered by reference above).
+            self._prefetch_timers(case for case in self._cases.values() if case is not None)
 
     def _load_owners(self, keys: list[IdentifierKey]) -> None:
         if not keys:
