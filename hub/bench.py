@@ -1052,9 +1052,10 @@ class BenchRun:
         self.report.event_mix = f"{mix}; urgent {urgent:,}"
 
     def _groups(self) -> list[str]:
-        from hub.urgent_lane import urgent_group
+        from hub.lanes import ordinary_group, urgent_group
 
-        return [self.settings.app_id, urgent_group(self.settings.app_id)]
+        app_id = self.settings.app_id
+        return [app_id, ordinary_group(app_id), urgent_group(app_id)]
 
     def _start_worker(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = self.workdir / "worker.log"

@@ -10,7 +10,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from hub.settings import AGENCY_SOURCES, URGENT_LANE_SUFFIX, Settings
 
-# The urgent lanes carry a few events an hour, and their consumer asks for them every 10 ms (hub/urgent_lane.py):
+# The urgent lanes carry a few events an hour, and their consumer asks for them every 10 ms (hub/lanes.py):
 # each of their partitions is one more entry in every such fetch, which the worker encodes and decodes in Python
 # and the broker answers. One partition each keeps an urgent lane's order total and cut an idle worker's CPU
 # (measured 2026-11-23 on Tansu, 4 partitions elsewhere: worker 21.5 -> 16.8 %, broker 31.6 -> 21.4 % of a

@@ -1,6 +1,8 @@
-"""The stream worker: a faust app whose agents feed batches of messages to the pipeline.
+"""The stream worker: a faust app, with the agency lanes (hub/lanes.py) and its agents feeding batches of messages to
+the pipeline.
 
-faust acknowledges a batch once the loop body has run, even if it raised, so the body never raises: every
+A batch is acknowledged once it is handled (a lane commits its offsets; faust acknowledges once the agent's loop
+body has run, even if it raised), so handling never raises: every
 message ends as notifications on a unit queue, a parked event, a record in the retry ladder, or a dead letter
 before its batch is acknowledged. Transient failures (database, schema registry) leave the main path for the
 retry topics (hub/retry.py), so one bad moment does not stall every other event; duplicates that a retry or a
@@ -27,18 +29,18 @@ from hub import metrics
 from hub.delivery import HttpDeliveries
 from hub.in_place import until_it_works
 from hub.ingest import IngestedEvent
+from hub.lanes import OrdinaryLane, UrgentLane
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
 from hub.reference import load_units
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
-from hub.settings import AGENCY_SOURCES, Settings
+from hub.settings import Settings
 from hub.store.models import Notification
 from hub.store.repository import make_engine
 from hub.store.watch import watched_counts
 from hub.store_gate import StoreGate
 from hub.topics import ensure_topics, hub_topics
-from hub.urgent_lane import UrgentLane
 from routing.timers import TimerKind
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class Worker:
         self.ladder = RetryLadder(settings.retry_topic, settings.retry_delays_seconds)
         self.book = RetryBook()
         self.gate = StoreGate()
+        self.ordinary_lane = OrdinaryLane(settings, self.handle_safely)
         self.urgent_lane = UrgentLane(settings, lambda messages: self.handle_safely(messages, urgent=True))
         self.deliveries = HttpDeliveries(settings, self._send_until_it_works)
         self.consuming = False
@@ -114,18 +117,12 @@ class Worker:
     def _define(self) -> None:
         app = self.app
         settings = self.settings
-        inbound = app.topic(
-            *(settings.inbound_topic(source) for source in AGENCY_SOURCES),
-            key_serializer="raw",
-            value_serializer="raw",
-        )
 
-        @app.agent(inbound, name="route_agency_events")
-        async def route_agency_events(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_seconds):
-                await self.handle_safely([_inbound(event.message) for event in events])
+        # The agency lanes read with consumers of their own (hub/lanes.py); faust runs the rest.
+        @app.task
+        async def route_agency_events() -> None:
+            await self.ordinary_lane.run()
 
-        # The urgent lane has a consumer of its own (hub/urgent_lane.py), so a backlog here cannot hold it up.
         @app.task
         async def route_urgent_events() -> None:
             await self.urgent_lane.run()
@@ -165,6 +162,12 @@ class Worker:
             except Exception as error:  # a gauge is not worth stopping for
                 log.warning("could not measure consumer lag (%s)", type(error).__name__)
 
+        @app.on_partitions_assigned.connect
+        async def _assigned(sender: Any, assigned: set[Any], **__: Any) -> None:
+            # The ordinary lane reads the inbound partitions whose retries this worker was given (hub/lanes.py).
+            retry_topics = {self.ladder.topic(tier) for tier in self.ladder.tiers}
+            self.ordinary_lane.follow({tp.partition for tp in assigned if tp.topic in retry_topics})
+
         @app.on_rebalance_complete.connect
         async def _consuming(sender: Any, *_: Any, **__: Any) -> None:
             self.consuming = True
@@ -172,10 +175,11 @@ class Worker:
         @app.on_partitions_revoked.connect
         async def _paused(sender: Any, *_: Any, **__: Any) -> None:
             self.consuming = False
+            self.ordinary_lane.follow(())  # another worker may be given them
 
         @app.page("/health")
         async def health(web: Any, request: Any) -> Any:
-            ready = self.consuming and self.urgent_lane.ready
+            ready = self.consuming and self.ordinary_lane.ready and self.urgent_lane.ready
             return web.json({"status": "consuming" if ready else "starting"}, status=200 if ready else 503)
 
         @app.page("/metrics")
@@ -480,6 +484,7 @@ class Worker:
             committed = consumer._committed_offset.get(tp)
             if highwater is not None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(highwater - (committed or 0), 0)
+        lag.update(self.ordinary_lane.lag())
         lag.update(self.urgent_lane.lag())
         for topic, behind in lag.items():
             metrics.CONSUMER_LAG.labels(topic=topic).set(behind)

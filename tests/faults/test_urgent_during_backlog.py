@@ -1,7 +1,7 @@
 """An urgent event is routed while a backlog of ordinary events drains, not after it.
 
 A victim must hear that the offender escaped even while the hub is catching up after an outage. The urgent lane
-has its own consumer and goes first at the case store (hub/urgent_lane.py, hub/store_gate.py); before that, an
+has its own consumer and goes first at the case store (hub/lanes.py, hub/store_gate.py); before that, an
 urgent event fetched beside a backlog waited seconds for it.
 """
 
