@@ -192,7 +192,8 @@ class OrdinaryLane(Lane):
             del self._next_offsets[tp]
         if new:
             await self._start_where_faust_stopped(consumer, new)
-        log.info("ordinary lane: reading %d partitions", len(existing))
+        numbers = sorted({tp.partition for tp in existing})
+        log.info("ordinary lane: reading partitions %s of %d topics", numbers, len(self.topics))
 
     async def _start_where_faust_stopped(
         self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]
