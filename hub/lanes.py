@@ -186,33 +186,30 @@ class OrdinaryLane(Lane):
         existing = {tp for tp in wanted if tp.partition in (consumer.partitions_for_topic(tp.topic) or ())}
         if existing == consumer.assignment():
             return
-        new = existing - consumer.assignment()
+        # Asked before the assignment changes, so that a failure here is retried with nothing taken yet.
+        starts = await self._where_faust_stopped(consumer, existing - consumer.assignment())
         consumer.assign(sorted(existing))
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
+            log.info("ordinary lane: %s[%d] starts at faust's offset %d", tp.topic, tp.partition, offset)
         for tp in set(self._next_offsets) - existing:
             del self._next_offsets[tp]
-        if new:
-            await self._start_where_faust_stopped(consumer, new)
         numbers = sorted({tp.partition for tp in existing})
         log.info("ordinary lane: reading partitions %s of %d topics", numbers, len(self.topics))
 
-    async def _start_where_faust_stopped(
+    async def _where_faust_stopped(
         self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]
-    ) -> None:
-        """A deployment upgraded from a hub whose faust agent read these topics: start a partition the lane has
-        no offset for where faust's group left it, not at the start of the topic's retention (each replayed
+    ) -> dict[TopicPartition, int]:
+        """A deployment upgraded from a hub whose faust agent read these topics: a partition the lane has no
+        offset for starts where faust's group left it, not at the start of the topic's retention (each replayed
         event would be de-duplicated, but a week of them takes hours)."""
         unread = [tp for tp in partitions if await consumer.committed(tp) is None]
         if not unread:
-            return
+            return {}
         earlier = self._new_consumer(self.settings.app_id, self.settings.fetch_wait_ms)
-        await earlier.start()
         try:
-            for tp in unread:
-                offset = await earlier.committed(tp)
-                if offset is not None:
-                    consumer.seek(tp, offset)
-                    log.info(
-                        "ordinary lane: %s[%d] starts at faust's offset %d", tp.topic, tp.partition, offset
-                    )
+            await earlier.start()
+            offsets = {tp: await earlier.committed(tp) for tp in unread}
         finally:
             await earlier.stop()
+        return {tp: offset for tp, offset in offsets.items() if offset is not None}
