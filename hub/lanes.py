@@ -6,8 +6,9 @@ de-duplication absorbs a second time.
 
 - **The ordinary lane** (`agency.<source>.events`) used to be a faust agent. faust hands every record through
   its consumer thread, its conductor and a stream buffer, and tracks an acknowledgement for each: measured with
-  `hub bench` (2026-11-24, alternately), reading the lane directly took the worker from 1,138-1,190 to
-  1,399-1,849 events/s, and its CPU per event from 757-782 to 473-640 us. It reads the partitions whose numbers
+  `hub bench` (2026-11-24, alternately), reading the lane directly took the worker from 1,191-1,343 to
+  1,379-1,533 events/s, its CPU per event from 676-756 to 585-665 us, and the urgent p99 during a
+  100,000-event drain from 152-305 to 59-73 ms (faust's consumer thread competed for the GIL). It reads the partitions whose numbers
   faust's consumer group gave this worker for the retry ladder (faust assigns the same partition numbers of its
   topics to one worker). Retry records go to the partition their event came from and the order book that keeps
   a key's events in order across retries is per worker, so the worker that reads an inbound partition must be
