@@ -105,7 +105,8 @@ class Lane:
         try:
             await consumer.commit(handled)
         except (CommitFailedError, KafkaError) as error:
-            # A rebalance took the partitions: their new owner handles these again, and de-duplicates.
+            # A rebalance took the partitions (the urgent lane's group), or the broker failed: whoever reads them
+            # next handles these again, and de-duplicates.
             log.warning("%s lane: could not commit (%s)", self.name, type(error).__name__)
 
     def lag(self) -> dict[str, int]:
