@@ -119,8 +119,9 @@ class EventHandlers:
             "NotificationAcknowledged": self.notification_acknowledged,
         }
 
-    def prefetch(self, events: list[IngestedEvent]) -> None:
-        """Look up in a few queries what these events' handlers will ask the store for one at a time."""
+    def prefetch(self, events: list[IngestedEvent], stop: Callable[[], bool] = lambda: False) -> None:
+        """Look up in a few queries what these events' handlers will ask the store for one at a time (`stop`:
+        see CaseStore.prefetch)."""
         identifiers: list[IdentifierKey] = []
         case_refs: list[str] = []
         parked: list[IdentifierKey] = []
@@ -145,7 +146,7 @@ class EventHandlers:
             if (case_ref := event.envelope.subject.case_ref) is not None:
                 case_refs.append(case_ref)
         self.store.prefetch(
-            identifiers, case_refs, parked, [ingested.event_id for ingested in events], person_refs
+            identifiers, case_refs, parked, [ingested.event_id for ingested in events], person_refs, stop
         )
 
     def apply(self, ingested: IngestedEvent) -> Effects:

@@ -41,7 +41,8 @@ OUTBOX_GRACE_SECONDS = 30.0
 # The worker applies chunks of 100, so a chunk is looked up at once. A look-up step is about a dozen queries
 # whatever its size: measured 2026-11-24 with `python -m hub.bench_ab` (pipeline alone), steps of 50 cost 8-11 %
 # more CPU per event than steps of 100 (and 20 about 40 % more, 2026-11-23). The worker decodes a chunk outside
-# the store gate, so urgent work still waits for about one look-up and one event.
+# the store gate, and a look-up gives up when urgent work waits, so urgent work waits for about one query or one
+# event.
 PREFETCH_STEP = 100
 
 
@@ -149,9 +150,10 @@ class Pipeline:
         should_yield: Callable[[], bool] | None = None,
         result: BatchResult | None = None,
     ) -> BatchResult:
-        """Apply ingested events in one transaction. `should_yield` is asked between events: once it says yes,
-        what is applied is committed and the events not yet started come back as `result.deferred`, to be handed
-        to `apply` again, so that urgent work waiting for the case store goes first."""
+        """Apply ingested events in one transaction. `should_yield` is asked between events and between the
+        queries that look up the next events: once it says yes, what is applied is committed and the events not
+        yet started come back as `result.deferred`, to be handed to `apply` again, so that urgent work waiting
+        for the case store goes first."""
         states = states or {}
         result = result or BatchResult()
         if not valid:
@@ -224,17 +226,18 @@ class Pipeline:
             seen = store.already_processed(e.event_id for e in events)
             queue = [(ingested, False) for ingested in events]
             started = 0
+            stop = should_yield or (lambda: False)
             while queue:
-                if started and should_yield is not None and not queue[0][1] and should_yield():
+                if started % PREFETCH_STEP == 0 and not queue[0][1]:
+                    # A few queries for the next events instead of several per event; a step at a time, and
+                    # given up when urgent work waits, so that it waits for one query at most.
+                    handlers.prefetch(events[started : started + PREFETCH_STEP], stop)
+                if not queue[0][1] and stop():
                     # Urgent work waits: the events not yet started go back. Those this transaction took from
                     # the park are applied in it, since their park rows are already deleted in it.
                     deferred = [ingested for ingested, unparked in queue if not unparked]
                     queue = [(ingested, True) for ingested, unparked in queue if unparked]
                     continue
-                if started % PREFETCH_STEP == 0 and not queue[0][1]:
-                    # A few queries for the next events instead of several per event; a step at a time, so that
-                    # urgent work waits for one step's look-up at most, and a yield wastes little.
-                    handlers.prefetch(events[started : started + PREFETCH_STEP])
                 ingested, unparked = queue.pop(0)
                 if not unparked:
                     started += 1

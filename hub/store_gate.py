@@ -6,8 +6,8 @@ lock (SQLite has a single writer, and a waiting writer sleeps in steps), which m
 times slower than alone and left urgent events waiting seconds behind a backlog. Through this gate they take
 turns, and a waiting urgent batch goes before every waiting ordinary one. An ordinary chunk that is being applied
 asks `urgent_waiting` between events and, when an urgent batch waits, commits what it has applied and hands the
-rest back (`Pipeline.apply`'s `should_yield`), so an urgent batch waits for about one event, or one look-up of
-the next events (`PREFETCH_STEP` in hub/pipeline.py), not one chunk. Work that does not touch the case store
+rest back (`Pipeline.apply`'s `should_yield`, also asked between the queries that look up the next events), so
+an urgent batch waits for about one event or one query, not one chunk. Work that does not touch the case store
 does not take a turn: decoding and validating a chunk (`Pipeline.ingest_all`), and counting rows for the
 deadline gauges (`Worker.watch_counts`), which neither writes nor holds the GIL while SQLite counts.
 """
@@ -34,9 +34,15 @@ class StoreGate:
         self._arrivals = itertools.count()
 
     async def run(self, work: Callable[..., T], *args: object, urgent: bool = False) -> T:
-        """Run blocking `work(*args)` in a thread when its turn comes."""
+        """Run blocking `work(*args)` when its turn comes: ordinary work in a thread, urgent work in the event
+        loop's own thread. Urgent work is a small batch, a few ms of the store. Handed to a thread, it first
+        waited for the GIL, held in 5 ms slices by the event loop's own work (the ordinary lane sending what its
+        last chunk decided, decoding fetches), then shared it with that work: measured during a 60,000-event
+        drain (2026-11-24), the hop alone took 1 ms at the median and 13 ms at p90."""
         await self._take_turn(URGENT if urgent else ORDINARY)
         try:
+            if urgent:
+                return work(*args)
             return await asyncio.to_thread(work, *args)
         finally:
             self._pass_turn()

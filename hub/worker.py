@@ -268,8 +268,12 @@ class Worker:
         should_yield = None if urgent else self.gate.urgent_waiting
         with metrics.PROCESSING_SECONDS.time():
             # Decoding and validating read nothing from the case store, so they happen outside the gate: urgent
-            # work does not wait for an ordinary chunk's.
-            valid, result = await asyncio.to_thread(self.pipeline.ingest_all, ready, states)
+            # work does not wait for an ordinary chunk's. An urgent batch's is done here, in the event loop's
+            # thread, for the reason StoreGate.run gives.
+            if urgent:
+                valid, result = self.pipeline.ingest_all(ready, states)
+            else:
+                valid, result = await asyncio.to_thread(self.pipeline.ingest_all, ready, states)
             result = await self._apply(valid, states, should_yield, urgent, result)
         await self._settle(ready, result, states, now, records, urgent)
         while result.deferred:  # it stepped aside for urgent work: the rest goes on when its turn comes again
@@ -286,9 +290,9 @@ class Worker:
         urgent: bool,
         result: BatchResult | None = None,
     ) -> BatchResult:
-        return await self.gate.run(
-            self._apply_and_collect, valid, states, should_yield, result, urgent=urgent
-        )
+        if urgent:  # a few events' garbage: the next ordinary chunk's collection takes it
+            return await self.gate.run(self.pipeline.apply, valid, states, should_yield, result, urgent=True)
+        return await self.gate.run(self._apply_and_collect, valid, states, should_yield, result)
 
     def _apply_and_collect(
         self,

@@ -1,7 +1,8 @@
-"""An ordinary batch steps aside for urgent work between two events, and loses and repeats nothing by it.
+"""An ordinary batch steps aside for urgent work, between two events or in the middle of looking up the next
+ones, and loses and repeats nothing by it.
 
 The worker's pipeline on a real database (SQLite and PostgreSQL), no broker: a batch of realistic traffic is
-applied once straight through (on a SQLite reference store) and once with a yield after its third event, the
+applied once straight through (on a SQLite reference store) and once with urgent work arriving part-way, the
 rest handed back to `Pipeline.apply` as the worker does once the urgent batch has gone.
 """
 
@@ -11,6 +12,7 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,7 +28,6 @@ from hub.traffic import Traffic
 
 CASES = 30
 EVENTS = 60
-YIELD_AFTER = 3
 
 
 def _batch(traffic: Traffic, settings: Settings) -> list[InboundMessage]:
@@ -49,7 +50,13 @@ def _applied(pipeline: Pipeline) -> int:
         return session.scalar(select(func.count()).select_from(ProcessedEvent))
 
 
-def test_a_batch_that_yields_ends_as_one_applied_straight_through(database_url: str, tmp_path: Path) -> None:
+# The pipeline asks whether urgent work waits between its look-up queries (three of them for a batch this size)
+# and before each event: urgent work that arrives at the first question finds the look-up under way, at the tenth
+# some events applied.
+@pytest.mark.parametrize("arrives_at_question", [1, 10], ids=["during the look-up", "between events"])
+def test_a_batch_that_yields_ends_as_one_applied_straight_through(
+    database_url: str, tmp_path: Path, arrives_at_question: int
+) -> None:
     today = datetime.now(UTC).date()
     reference, settings = _pipeline(f"sqlite:///{tmp_path / 'reference.db'}", Traffic(1, today, first_case=0))
     yielding, _ = _pipeline(database_url, Traffic(1, today, first_case=0))
@@ -63,13 +70,17 @@ def test_a_batch_that_yields_ends_as_one_applied_straight_through(database_url: 
 
         def urgent_work_waits() -> bool:
             asked.append(1)
-            return len(asked) >= YIELD_AFTER
+            return len(asked) >= arrives_at_question
 
         first = yielding.process(messages, should_yield=urgent_work_waits)
-        # It stopped between events: what it applied is committed, the rest came back in publication order.
+        # It stopped at once: what it applied is committed, the rest came back in publication order.
         assert first.dead_letters == [] and first.transient == []
-        assert len(first.deferred) == EVENTS - YIELD_AFTER
-        assert _applied(yielding) - loaded == YIELD_AFTER
+        applied_first = _applied(yielding) - loaded
+        assert len(first.deferred) == EVENTS - applied_first
+        if arrives_at_question == 1:
+            assert applied_first == 0  # it did not finish the look-up first
+        else:
+            assert 0 < applied_first < EVENTS
         published = [ingested.event.envelope.published_at for ingested in first.deferred]
         assert published == sorted(published)
 
