@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from hub.store.migrate import upgrade
 from hub.store.models import (
@@ -223,30 +223,35 @@ class CaseStore:
             self._owners[key] = offenders.get(offender_id) if offender_id is not None else None
 
     def _offenders_by_id(self, ids: list[int]) -> dict[int, Offender]:
-        """Offenders with what routing reads of them (cases, victims, allocations) in four queries."""
+        """Offenders with what routing reads of them (cases, victims, allocations) in one query (see
+        `_load_cases`)."""
         found: dict[int, Offender] = {}
         for chunk in _chunks(ids):
             query = (
                 select(Offender)
                 .where(Offender.id.in_(chunk))
                 .options(
-                    selectinload(Offender.cases).selectinload(Case.victims),
-                    selectinload(Offender.cases).selectinload(Case.allocations),
+                    joinedload(Offender.cases).joinedload(Case.victims),
+                    joinedload(Offender.cases).joinedload(Case.allocations),
                 )
             )
-            found.update((offender.id, offender) for offender in self.session.scalars(query))
+            found.update((offender.id, offender) for offender in self.session.scalars(query).unique())
         return found
 
     def _load_cases(self, refs: list[str]) -> None:
         if not refs:
             return
+        # Joined, not one query per relationship: a case has a few victims and one allocation per unit, so the
+        # rows multiply little, and each statement costs the ORM about 0.2 ms whatever it returns. Measured
+        # 2026-11-24 with `python -m hub.bench_ab` (pipeline alone, chunks of 100): 5 % less CPU per event than
+        # selectinload; chunks of 10, 9 %.
         for chunk in _chunks(refs):
             query = (
                 select(Case)
                 .where(Case.case_ref.in_(chunk))
-                .options(selectinload(Case.victims), selectinload(Case.allocations))
+                .options(joinedload(Case.victims), joinedload(Case.allocations))
             )
-            for case in self.session.scalars(query):
+            for case in self.session.scalars(query).unique():
                 self._cases[case.case_ref] = case
         for ref in refs:
             self._cases.setdefault(ref, None)
