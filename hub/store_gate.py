@@ -27,21 +27,26 @@ ORDINARY = 1
 
 
 class StoreGate:
-    def __init__(self) -> None:
+    def __init__(self, urgent_in_loop: bool = False) -> None:
+        self.urgent_in_loop = urgent_in_loop
         self._busy = False
         # (priority, arrival, future): the future is resolved when it is that work's turn.
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = itertools.count()
 
     async def run(self, work: Callable[..., T], *args: object, urgent: bool = False) -> T:
-        """Run blocking `work(*args)` when its turn comes: ordinary work in a thread, urgent work in the event
-        loop's own thread. Urgent work is a small batch, a few ms of the store. Handed to a thread, it first
-        waited for the GIL, held in 5 ms slices by the event loop's own work (the ordinary lane sending what its
-        last chunk decided, decoding fetches), then shared it with that work: measured during a 60,000-event
-        drain (2026-11-24), the hop alone took 1 ms at the median and 13 ms at p90."""
+        """Run blocking `work(*args)` in a thread when its turn comes; urgent work in the event loop's own thread
+        if `urgent_in_loop`.
+
+        Urgent work is a small batch, a few ms of the store. Handed to a thread, it first waited for the GIL, held
+        in 5 ms slices by the event loop's own work (the ordinary lane sending what its last chunk decided,
+        decoding fetches), then shared it with that work: measured during a 60,000-event drain (2026-11-24), the
+        hop alone took 1 ms at the median and 13 ms at p90. But while work in the loop's thread waits on the
+        database, nothing else in the process runs (health, heartbeats), so the worker asks for it only for an
+        embedded SQLite store, which has no network to wait on."""
         await self._take_turn(URGENT if urgent else ORDINARY)
         try:
-            if urgent:
+            if urgent and self.urgent_in_loop:
                 return work(*args)
             return await asyncio.to_thread(work, *args)
         finally:

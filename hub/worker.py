@@ -86,7 +86,7 @@ class Worker:
         )
         self.ladder = RetryLadder(settings.retry_topic, settings.retry_delays_seconds)
         self.book = RetryBook()
-        self.gate = StoreGate()
+        self.gate = StoreGate(urgent_in_loop=settings.resolved_database_url.startswith("sqlite"))
         self.ordinary_lane = OrdinaryLane(settings, self.handle_safely)
         self.urgent_lane = UrgentLane(settings, lambda messages: self.handle_safely(messages, urgent=True))
         self.deliveries = HttpDeliveries(settings, self._send_until_it_works)
@@ -269,7 +269,8 @@ class Worker:
         with metrics.PROCESSING_SECONDS.time():
             # Decoding and validating read nothing from the case store, so they happen outside the gate: urgent
             # work does not wait for an ordinary chunk's. An urgent batch's is done here, in the event loop's
-            # thread, for the reason StoreGate.run gives.
+            # thread: a few events' decoding waits for nothing, and a thread would first wait for the GIL (see
+            # StoreGate.run).
             if urgent:
                 valid, result = self.pipeline.ingest_all(ready, states)
             else:

@@ -118,3 +118,16 @@ def test_work_in_its_turn_can_see_that_urgent_work_waits_but_not_ordinary_work()
     run(scenario())
     assert seen == [("alone", False), ("ordinary waits", False), ("urgent waits", True), ("after", False)]
     assert urgent_gone.is_set()
+
+
+@pytest.mark.parametrize("urgent_in_loop", [True, False])
+def test_urgent_work_runs_in_the_event_loops_thread_only_when_asked(urgent_in_loop: bool) -> None:
+    async def scenario() -> tuple[threading.Thread, threading.Thread]:
+        gate = StoreGate(urgent_in_loop=urgent_in_loop)
+        urgent = await gate.run(threading.current_thread, urgent=True)
+        ordinary = await gate.run(threading.current_thread)
+        return urgent, ordinary
+
+    urgent, ordinary = run(scenario())
+    assert (urgent is threading.current_thread()) is urgent_in_loop
+    assert ordinary is not threading.current_thread()  # ordinary work never holds up the event loop
