@@ -659,8 +659,9 @@ class Outcome:
     results: int  # notifications (hub) or output messages (bare loop)
     complete: bool
     publish_seconds: float = 0.0
-    # Each urgent latency's first part: from publishing until the worker handed the notification to its producer.
+    # Each latency's first part: from publishing until the worker handed the notification to its producer.
     urgent_until_sent: list[float] = field(default_factory=list)
+    until_sent: list[float] = field(default_factory=list)  # ordinary events
 
     @property
     def seconds(self) -> float:
@@ -866,6 +867,7 @@ class NotificationTimes:
     # The part of each urgent latency spent before the worker handed the notification to its producer (the
     # record's timestamp); the rest is the broker and the bench's own reader.
     urgent_until_sent: list[float] = field(default_factory=list)
+    until_sent: list[float] = field(default_factory=list)  # the same for ordinary events
     notifications: int = 0
     last: float = 0.0
 
@@ -882,6 +884,7 @@ class NotificationTimes:
             complete,
             publish_seconds,
             self.urgent_until_sent,
+            self.until_sent,
         )
 
 
@@ -906,11 +909,13 @@ def notification_latencies(arrivals: Arrivals, publisher: Publisher) -> Notifica
         event_id = sources[0]
         sent = publisher.sent[event_id]
         latency = (arrival.at - sent) * 1000
+        until_sent = arrival.timestamp_ms - (sent + arrivals.wall_minus_perf) * 1000
         if event_id in publisher.urgent:
             times.urgent.append(latency)
-            times.urgent_until_sent.append(arrival.timestamp_ms - (sent + arrivals.wall_minus_perf) * 1000)
+            times.urgent_until_sent.append(until_sent)
         else:
             times.latencies.append(latency)
+            times.until_sent.append(until_sent)
         times.last = max(times.last, arrival.at)
     times.notifications = len(seen)
     return times
@@ -1254,6 +1259,11 @@ def render(report: Report) -> list[str]:
         ]
         for name in ("p50", "p95", "p99", "max"):
             rows.append((f"latency {name}, ms", _ms(all_ms, name), _ms(bare_ms, name) if bare else ""))
+        if options.mode is Mode.RATE:
+            # As in backlog mode: the hub's part, and the broker's and the bench reader's after it.
+            until_sent = summarise(hub.until_sent + hub.urgent_until_sent)
+            for name in ("p50", "p99"):
+                rows.append((f"  until the worker sent it, {name}", _ms(until_sent, name), ""))
         if urgent_ms:
             rows.append(("urgent latency p99, ms", _ms(urgent_ms, "p99"), ""))
         if options.mode is Mode.RATE:

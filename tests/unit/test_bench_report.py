@@ -104,7 +104,7 @@ def _notification(number: int, source_event: str) -> bytes:
     )
 
 
-def test_an_urgent_latency_is_split_at_the_moment_the_worker_sent_its_notification() -> None:
+def test_a_latency_is_split_at_the_moment_the_worker_sent_its_notification() -> None:
     publisher = Publisher.__new__(Publisher)  # only its record of what was sent is read
     publisher.sent = {"escape": 10.0, "release": 10.0, "elsewhere": 11.0}
     publisher.urgent = {"escape"}
@@ -121,6 +121,7 @@ def test_an_urgent_latency_is_split_at_the_moment_the_worker_sent_its_notificati
     assert times.urgent == pytest.approx([250.0])
     assert times.urgent_until_sent == pytest.approx([30.0])
     assert times.latencies == pytest.approx([500.0])
+    assert times.until_sent == pytest.approx([100.0])  # the release's producer had it at wall 1,010.1
     assert times.notifications == 3  # every distinct notification read, the bench's or not
     assert times.last == 10.50
 
