@@ -119,7 +119,7 @@ class EventHandlers:
             "NotificationAcknowledged": self.notification_acknowledged,
         }
 
-    def prefetch(self, events: list[IngestedEvent], stop: Callable[[], bool] = lambda: False) -> None:
+    def prefetch(self, events: list[IngestedEvent], stop: Callable[[], bool]) -> None:
         """Look up in a few queries what these events' handlers will ask the store for one at a time (`stop`:
         see CaseStore.prefetch)."""
         identifiers: list[IdentifierKey] = []
