@@ -30,6 +30,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from hub.in_place import until_it_works
 from hub.messages import InboundMessage
+from hub.publication_order import PublicationOrder
 from hub.settings import AGENCY_SOURCES, Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ URGENT_BATCH_SIZE = 50
 URGENT_FETCH_WAIT_MS = 10
 # How long one wait for records lasts before the ordinary lane looks at faust's assignment again.
 POLL_TIMEOUT_MS = 1000
+# Longest the ordinary lane holds a record back for a partition that may hold an earlier one and has not been
+# fetched since (hub/publication_order.py); a fetch is answered in at most the fetch wait (50 ms) otherwise.
+ORDER_WAIT_SECONDS = 0.5
 
 Handle = Callable[[list[InboundMessage]], Awaitable[None]]
 
@@ -93,14 +97,18 @@ class Lane:
             heartbeat_interval_ms=int(max(1.0, settings.session_timeout_seconds / 5) * 1000),
         )
 
-    async def _handle_next(self, consumer: AIOKafkaConsumer) -> None:
-        """One fetched batch: handed over, then its offsets committed."""
+    async def _next_batch(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
+        """The records to hand over next, as fetched."""
         fetched = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=self.batch_size)
-        messages = [inbound(record) for records in fetched.values() for record in records]
-        if not messages:
+        return [record for records in fetched.values() for record in records]
+
+    async def _handle_next(self, consumer: AIOKafkaConsumer) -> None:
+        """One batch: handed over, then its offsets committed."""
+        records = await self._next_batch(consumer)
+        if not records:
             return
-        await self.handle(messages)
-        handled = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        await self.handle([inbound(record) for record in records])
+        handled = {TopicPartition(record.topic, record.partition): record.offset + 1 for record in records}
         self._next_offsets.update(handled)
         try:
             await consumer.commit(handled)
@@ -155,6 +163,7 @@ class OrdinaryLane(Lane):
         super().__init__(settings, handle, topics, settings.batch_size)
         self._wanted: set[TopicPartition] | None = None  # to take when the current batch is done
         self._changed = asyncio.Event()
+        self.order = PublicationOrder(ORDER_WAIT_SECONDS)
 
     def follow(self, partitions: Iterable[int]) -> None:
         """Read these partition numbers of every inbound topic from the end of the batch being handled (none:
@@ -181,6 +190,26 @@ class OrdinaryLane(Lane):
         finally:
             await consumer.stop()
 
+    async def _next_batch(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
+        """The records to hand over next, in publication order across the lane's partitions
+        (hub/publication_order.py)."""
+        order = self.order
+        due = order.seconds_until_due()
+        # While records wait for another partition's fetch, look again after each fetch: a fetch that brings no
+        # record does not wake getmany, but it may show that partition has nothing earlier.
+        wait_ms = POLL_TIMEOUT_MS if due is None else min(self.settings.fetch_wait_ms, due * 1000)
+        order.add(await consumer.getmany(timeout_ms=wait_ms), consumer)
+        partitions = sorted(consumer.assignment())
+        for tp in order.needs_start(consumer, partitions):
+            order.starts_at(tp, await consumer.position(tp))  # known (it was fetched): no wait
+        full = order.holding_at_least(self.batch_size)
+        paused = consumer.paused()
+        if full - paused:
+            consumer.pause(*(full - paused))
+        if paused - full:
+            consumer.resume(*(paused - full))
+        return order.take(self.batch_size, consumer, partitions)
+
     async def _take(self, wanted: set[TopicPartition]) -> None:
         consumer = self.consumer
         assert consumer is not None
@@ -191,6 +220,7 @@ class OrdinaryLane(Lane):
         # Asked before the assignment changes, so that a failure here is retried with nothing taken yet.
         starts = await self._where_faust_stopped(consumer, existing - consumer.assignment())
         consumer.assign(sorted(existing))
+        self.order.restart()
         for tp, offset in starts.items():
             consumer.seek(tp, offset)
             log.info("ordinary lane: %s[%d] starts at faust's offset %d", tp.topic, tp.partition, offset)

@@ -33,6 +33,7 @@ from hub.lanes import OrdinaryLane, UrgentLane
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
+from hub.publication_order import in_chunks
 from hub.reference import load_units
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
 from hub.settings import Settings
@@ -223,8 +224,8 @@ class Worker:
         """`handle_batch` chunk by chunk, and if one fails in a way nobody foresaw, that chunk goes up the retry
         ladder rather than crash the agent (faust would acknowledge the batch and stop consuming)."""
         states = states or {}
-        for start in range(0, len(messages), APPLY_CHUNK):
-            await self._handle_chunk_safely(messages[start : start + APPLY_CHUNK], states, urgent)
+        for chunk in in_chunks(messages, APPLY_CHUNK, published_ms=lambda message: message.timestamp_ms):
+            await self._handle_chunk_safely(chunk, states, urgent)
 
     async def _handle_chunk_safely(
         self, messages: list[InboundMessage], states: dict[str, RetryState], urgent: bool

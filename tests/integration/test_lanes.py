@@ -99,3 +99,49 @@ async def test_the_ordinary_lane_reads_the_partitions_it_follows_from_where_faus
     assert await _committed(broker, group, first) == 10
     assert await _committed(broker, group, second) == 10
     assert await _committed(broker, settings.app_id, first) == 6  # faust's group is only read
+
+
+@pytest.mark.asyncio
+async def test_the_ordinary_lane_hands_a_backlog_over_in_publication_order_across_topics(broker: str) -> None:
+    # Small batches: a partition holding a batch is not fetched until some of it is handed over.
+    settings = Settings(
+        topic_prefix=f"order-{uuid.uuid4().hex[:8]}.",
+        app_id=f"order-{uuid.uuid4().hex[:8]}",
+        broker=broker,
+        batch_size=20,
+    )
+    topics = [settings.inbound_topic(source) for source in AGENCY_SOURCES]
+    await ensure_topics(broker, topics, partitions=2)
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=5)
+    await producer.start()
+    try:
+        # Each agency's events published in turn, as a backlog waiting for the lane.
+        sent = [
+            await producer.send(topic, f"{topic}:{number}".encode(), partition=number % 2)
+            for topic in topics[:4]
+            for number in range(100)
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+    handled: list[InboundMessage] = []
+
+    async def handle(messages: list[InboundMessage]) -> None:
+        handled.extend(messages)
+
+    lane = OrdinaryLane(settings, handle)
+    running = asyncio.create_task(lane.run())
+    try:
+        lane.follow([0, 1])
+        await _until(lambda: len(handled) >= 400, "the backlog handed over")
+        await asyncio.sleep(0.5)  # nothing more may come
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    assert sorted(m.value for m in handled) == sorted(
+        f"{t}:{n}".encode() for t in topics[:4] for n in range(100)
+    )
+    published = [m.timestamp_ms or 0 for m in handled]
+    assert published == sorted(published), "handed over out of publication order"
