@@ -10,8 +10,9 @@ allocation applied before its sentence is parked and applied again once the sent
 So the lane holds what it fetched, partition by partition, and hands a record over only when no partition can
 still hold an earlier one: each other partition either holds a record published no earlier, or was seen to have
 nothing more to fetch in a fetch answered no earlier than the one that brought the record. Kafka Streams orders
-a task's partitions the same way (`max.task.idle.ms`). A record held `max_wait_seconds` is handed over anyway, so
-a partition that cannot be fetched does not hold the others up. The pipeline sorts each batch by the envelope's
+a task's partitions the same way (`max.task.idle.ms`). Once the next record has waited `max_wait_seconds` for
+another partition, records go in publication order whatever the others may hold, until that partition catches up:
+a partition that cannot be fetched does not hold the others up for longer. The pipeline sorts each batch by the envelope's
 `published_at` as well (the Kafka timestamp is the publishing client's clock, to the millisecond).
 """
 
@@ -41,10 +42,7 @@ class FetchProgress(Protocol):
 @dataclass(frozen=True)
 class Held:
     record: ConsumerRecord
-    fetched_at_ms: (
-        int  # when the fetch that brought it was answered (the consumer's clock, as FetchProgress's)
-    )
-    held_since: float  # monotonic
+    fetched_at_ms: int  # when the fetch that brought it was answered (the consumer's clock)
 
 
 class PublicationOrder:
@@ -55,11 +53,17 @@ class PublicationOrder:
         self.clock = clock
         self._held: dict[TopicPartition, deque[Held]] = {}
         self._fetched_to: dict[TopicPartition, int] = {}  # the offset each partition's next fetch starts at
+        self._waiting_since: float | None = (
+            None  # monotonic: since when the next record waits for a partition
+        )
+        self._ready = False  # the last `take` stopped at its limit: more may go at once
 
     def restart(self) -> None:
         """The lane's partitions changed: what was held is fetched again from the committed offsets."""
         self._held.clear()
         self._fetched_to.clear()
+        self._waiting_since = None
+        self._ready = False
 
     def needs_start(
         self, progress: FetchProgress, partitions: Sequence[TopicPartition]
@@ -71,12 +75,11 @@ class PublicationOrder:
         self._fetched_to.setdefault(partition, offset)
 
     def add(self, fetched: Mapping[TopicPartition, list[ConsumerRecord]], progress: FetchProgress) -> None:
-        now = self.clock()
         for tp, records in fetched.items():
             if not records:
                 continue
             fetched_at = progress.last_poll_timestamp(tp) or NEVER
-            self._held.setdefault(tp, deque()).extend(Held(record, fetched_at, now) for record in records)
+            self._held.setdefault(tp, deque()).extend(Held(record, fetched_at) for record in records)
             self._fetched_to[tp] = records[-1].offset + 1
 
     def __len__(self) -> int:
@@ -91,7 +94,7 @@ class PublicationOrder:
         self, limit: int, progress: FetchProgress, partitions: Sequence[TopicPartition]
     ) -> list[ConsumerRecord]:
         """Up to `limit` records in publication order, each one that no partition of `partitions` (those the
-        lane reads) can still precede, or that was held too long."""
+        lane reads) can still precede, or all in publication order once the next has waited too long."""
         caught_up_at = {tp: self._caught_up_at(tp, progress) for tp in partitions}
         # The earliest fetch among the partitions that hold nothing, which showed each of them with nothing more
         # to fetch (NEVER if one has more, or was never fetched): a record fetched later may have missed a record
@@ -104,6 +107,7 @@ class PublicationOrder:
         ]
         heapq.heapify(heads)
         now = self.clock()
+        overdue = self._waiting_since is not None and now - self._waiting_since >= self.max_wait_seconds
         taken: list[ConsumerRecord] = []
         # Past the limit only to finish a millisecond: the timestamp cannot order the records within one (a burst
         # publishes dozens), the pipeline's sort by `published_at` can, if they are in one batch.
@@ -112,8 +116,13 @@ class PublicationOrder:
             queue = self._held[tp]
             head = queue[0]
             # Every other partition that holds records holds none earlier (they are heads of the heap).
-            if head.fetched_at_ms > empty_since and now - head.held_since < self.max_wait_seconds:
-                break
+            if head.fetched_at_ms > empty_since:
+                if self._waiting_since is None:
+                    self._waiting_since = now
+                if not overdue:
+                    break
+            else:
+                self._waiting_since = None
             queue.popleft()
             taken.append(head.record)
             if queue:
@@ -121,14 +130,18 @@ class PublicationOrder:
             else:
                 heapq.heappop(heads)
                 empty_since = min(empty_since, caught_up_at.get(tp, NEVER))
+        self._ready = bool(heads) and len(taken) >= limit
         return taken
 
     def seconds_until_due(self) -> float | None:
-        """How long until the longest-held record is handed over whatever the others hold (None: none held)."""
-        oldest = min((queue[0].held_since for queue in self._held.values() if queue), default=None)
-        if oldest is None:
+        """How long the lane may wait for new records before it calls `take` again: None while it holds none, 0
+        when the last `take` left records only for its limit, else until the next record goes whatever the
+        other partitions hold."""
+        if not any(self._held.values()):
             return None
-        return max(0.0, oldest + self.max_wait_seconds - self.clock())
+        if self._ready or self._waiting_since is None:
+            return 0.0
+        return max(0.0, self._waiting_since + self.max_wait_seconds - self.clock())
 
     def _caught_up_at(self, tp: TopicPartition, progress: FetchProgress) -> int:
         """When a fetch last showed the partition with nothing more to fetch (NEVER: it has more, or unknown)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
 from hub.publication_order import PublicationOrder, in_chunks
@@ -126,18 +127,33 @@ def test_a_partition_seen_empty_before_the_record_was_fetched_is_asked_again_fir
     assert names(order.take(500, broker, ALL)) == ["agency.vcs.events@0"]
 
 
-def test_a_record_held_too_long_goes_whatever_the_others_hold() -> None:
+def test_records_that_waited_too_long_for_a_partition_go_in_publication_order_whatever_it_holds() -> None:
     broker = Broker()
     clock = Clock()
     order = started(broker, clock)
-    broker.fetch_answered(1000, {COURT: 3, VCS: 1, PRISON: 0})  # the court cannot be fetched (say)
-    order.add({VCS: [record(VCS, 0, 5)]}, broker)
+    broker.fetch_answered(1000, {COURT: 3, VCS: 2, PRISON: 0})  # the court cannot be fetched (say)
+    order.add({VCS: [record(VCS, 0, 5), record(VCS, 1, 6)]}, broker)
     assert order.take(500, broker, ALL) == []
     assert order.seconds_until_due() == 0.5
 
-    clock.now += 0.5
+    clock.now += 0.3  # time spent waiting, or applying other events, counts the same
+    assert order.take(500, broker, ALL) == []
+    assert order.seconds_until_due() == pytest.approx(0.2)
+
+    clock.now += 0.2
     assert order.seconds_until_due() == 0.0
-    assert names(order.take(500, broker, ALL)) == ["agency.vcs.events@0"]
+    assert names(order.take(500, broker, ALL)) == ["agency.vcs.events@0", "agency.vcs.events@1"]
+    assert order.seconds_until_due() is None
+
+
+def test_records_left_only_by_the_batch_limit_are_due_at_once() -> None:
+    broker = Broker()
+    order = started(broker)
+    broker.fetch_answered(1000, {COURT: 0, VCS: 3, PRISON: 0})
+    order.add({VCS: [record(VCS, n, n) for n in range(3)]}, broker)
+    assert len(order.take(2, broker, ALL)) == 2
+    assert order.seconds_until_due() == 0.0
+    assert len(order.take(2, broker, ALL)) == 1
     assert order.seconds_until_due() is None
 
 
