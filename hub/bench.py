@@ -1110,7 +1110,15 @@ class BenchRun:
         log = self.workdir / "bare.log"
         topics = _inbound_topics(BARE_PREFIX)
         bare = spawn(
-            [sys.executable, "-m", "hub.bench", address, BARE_OUTPUT, *topics],
+            [
+                sys.executable,
+                "-m",
+                "hub.bench",
+                address,
+                BARE_OUTPUT,
+                str(self.settings.fetch_wait_ms),
+                *topics,
+            ],
             log,
             env={"PYTHONUNBUFFERED": "1"},
         )
@@ -1390,9 +1398,14 @@ def bench_command(
 # ---- the bare loop (its own process) -----------------------------------------------------------------------------
 
 
-async def bare_loop(address: str, output: str, topics: list[str]) -> None:
+async def bare_loop(address: str, output: str, fetch_wait_ms: int, topics: list[str]) -> None:
     """Consume the inbound copies and produce each message to one output topic, waiting for the broker's
-    acknowledgement once per fetched batch, as the worker does: the most a Python Kafka client does here."""
+    acknowledgement once per fetched batch, as the worker does: the most a Python Kafka client does here.
+
+    It asks the broker to hold a fetch as long as the worker's ordinary lane does (`HUB_FETCH_WAIT_MS`). Until
+    2026-12-06 it asked for 1.5 s, which faust's driver set before the hub set its own wait (hub/prompt_fetch.py):
+    Tansu holds a fetch for most of its wait, so the loop spent most of its run waiting and reported about 8,500
+    events/s where it does 19,600-24,200 with the worker's 50 ms (measured on the same machine, 2026-12-06)."""
     import signal
 
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -1402,7 +1415,7 @@ async def bare_loop(address: str, output: str, topics: list[str]) -> None:
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=1500,  # what faust sets for the worker's consumer: the same fetch behaviour
+        fetch_max_wait_ms=fetch_wait_ms,  # the worker's: the same fetch behaviour
     )
     producer = AIOKafkaProducer(bootstrap_servers=address, acks="all", linger_ms=0)
     await consumer.start()
@@ -1432,4 +1445,4 @@ async def bare_loop(address: str, output: str, topics: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(bare_loop(sys.argv[1], sys.argv[2], sys.argv[3:]))
+    asyncio.run(bare_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]))
