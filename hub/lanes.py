@@ -40,8 +40,8 @@ URGENT_BATCH_SIZE = 50
 URGENT_FETCH_WAIT_MS = 10
 # How long one wait for records lasts before the ordinary lane looks at faust's assignment again.
 POLL_TIMEOUT_MS = 1000
-# Longest the ordinary lane holds a record back for a partition that may hold an earlier one and has not been
-# fetched since (hub/publication_order.py); a fetch is answered in at most the fetch wait (50 ms) otherwise.
+# Longest the ordinary lane waits for a partition that may hold an earlier record before it hands over what it
+# holds, in publication order, anyway (hub/publication_order.py). A fetch is answered within the fetch wait (50 ms).
 ORDER_WAIT_SECONDS = 0.5
 
 Handle = Callable[[list[InboundMessage]], Awaitable[None]]

@@ -11,9 +11,9 @@ So the lane holds what it fetched, partition by partition, and hands a record ov
 still hold an earlier one: each other partition either holds a record published no earlier, or was seen to have
 nothing more to fetch in a fetch answered no earlier than the one that brought the record. Kafka Streams orders
 a task's partitions the same way (`max.task.idle.ms`). Once the next record has waited `max_wait_seconds` for
-another partition, records go in publication order whatever the others may hold, until that partition catches up:
-a partition that cannot be fetched does not hold the others up for longer. The pipeline sorts each batch by the envelope's
-`published_at` as well (the Kafka timestamp is the publishing client's clock, to the millisecond).
+another partition, records go in publication order whatever the others may hold, until that partition catches
+up: a partition that cannot be fetched holds the others up no longer. The pipeline then sorts each chunk by the
+envelope's `published_at` (the Kafka timestamp is the publishing client's clock, to the millisecond).
 """
 
 from __future__ import annotations
@@ -53,9 +53,8 @@ class PublicationOrder:
         self.clock = clock
         self._held: dict[TopicPartition, deque[Held]] = {}
         self._fetched_to: dict[TopicPartition, int] = {}  # the offset each partition's next fetch starts at
-        self._waiting_since: float | None = (
-            None  # monotonic: since when the next record waits for a partition
-        )
+        # Since when (monotonic) the next record has waited for a partition that may hold an earlier one.
+        self._waiting_since: float | None = None
         self._ready = False  # the last `take` stopped at its limit: more may go at once
 
     def restart(self) -> None:
