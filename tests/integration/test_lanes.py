@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -48,6 +50,23 @@ async def _until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
         pytest.fail(f"not within {WAIT_SECONDS}s: {what}")
 
 
+@asynccontextmanager
+async def running_lane(settings: Settings) -> AsyncIterator[tuple[OrdinaryLane, list[InboundMessage]]]:
+    """An ordinary lane running until the block ends, and the messages it has handed over so far."""
+    handled: list[InboundMessage] = []
+
+    async def handle(messages: list[InboundMessage]) -> None:
+        handled.extend(messages)
+
+    lane = OrdinaryLane(settings, handle)
+    running = asyncio.create_task(lane.run())
+    try:
+        yield lane, handled
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
 @pytest.mark.asyncio
 async def test_the_ordinary_lane_reads_the_partitions_it_follows_from_where_faust_left_them(
     broker: str,
@@ -69,14 +88,7 @@ async def test_the_ordinary_lane_reads_the_partitions_it_follows_from_where_faus
     # An upgraded deployment: faust's agent had handled the first six events of partition 0.
     await _commit_as(broker, settings.app_id, {first: 6})
 
-    handled: list[InboundMessage] = []
-
-    async def handle(messages: list[InboundMessage]) -> None:
-        handled.extend(messages)
-
-    lane = OrdinaryLane(settings, handle)
-    running = asyncio.create_task(lane.run())
-    try:
+    async with running_lane(settings) as (lane, handled):
         lane.follow([0])
         await _until(lambda: len(handled) >= 4, "partition 0 read from faust's offset")
         await asyncio.sleep(0.5)  # nothing else may come
@@ -86,14 +98,10 @@ async def test_the_ordinary_lane_reads_the_partitions_it_follows_from_where_faus
         assert lane.ready
 
         handled.clear()
-        lane.follow(
-            [1]
-        )  # faust's group moved: partition 1's retries are this worker's now, partition 0's not
+        # faust's group moved: partition 1's retries are this worker's now, partition 0's not.
+        lane.follow([1])
         await _until(lambda: len(handled) >= 10, "partition 1 read from its start")
         assert [(m.partition, m.offset) for m in handled] == [(1, offset) for offset in range(10)]
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
 
     group = ordinary_group(settings.app_id)
     assert await _committed(broker, group, first) == 10
@@ -125,20 +133,10 @@ async def test_the_ordinary_lane_hands_a_backlog_over_in_publication_order_acros
     finally:
         await producer.stop()
 
-    handled: list[InboundMessage] = []
-
-    async def handle(messages: list[InboundMessage]) -> None:
-        handled.extend(messages)
-
-    lane = OrdinaryLane(settings, handle)
-    running = asyncio.create_task(lane.run())
-    try:
+    async with running_lane(settings) as (lane, handled):
         lane.follow([0, 1])
         await _until(lambda: len(handled) >= 400, "the backlog handed over")
         await asyncio.sleep(0.5)  # nothing more may come
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
 
     assert sorted(m.value for m in handled) == sorted(
         f"{t}:{n}".encode() for t in topics[:4] for n in range(100)
