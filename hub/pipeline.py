@@ -265,7 +265,9 @@ class Pipeline:
                 metrics.LAST_EVENT.labels(outcome.source).set(now.timestamp())
             elif outcome.outcome == "parked":
                 metrics.PARKED.labels(source=outcome.source).inc()
-        result.notifications.extend(produced)
+        # A release cancelled later in the same transaction was withdrawn before anyone was told of it: it stays in
+        # the store, withdrawn, and goes to no queue (a correction goes only for a release already on its queue).
+        result.notifications.extend(n for n in produced if n.withdrawn_at is None)
         result.published_at.update(published_at)
         return deferred
 
