@@ -89,7 +89,9 @@ def compare(
                 gc.collect()
                 started = time.thread_time()
                 result = pipelines[name].process(messages[start : start + chunk])
-                pipelines[name].confirm_published([n.notification_id for n in result.notifications])
+                pipelines[name].published(
+                    [n.notification_id for n in result.notifications], datetime.now(UTC)
+                )
                 cpu[name] += time.thread_time() - started
                 notifications[name] += len(result.notifications)
         for pipeline in pipelines.values():

@@ -473,8 +473,12 @@ class EventHandlers:
         effects = Effects()
         for notification in held:
             if notification.published_at is None:
-                notification.withdrawn_at = self.now  # withdrawn inside the correction window: nobody saw it
-                continue
+                notification.withdrawn_at = self.now  # out of the outbox: it will not go to its queue now
+                held_back = notification.release_after is not None and notification.release_after > self.now
+                if held_back or self.store.made_here(notification):
+                    continue  # nobody was told of it: no correction either
+                # Perhaps on its queue already: a worker that wrote it there may have stopped before it could
+                # record that (it records it with its next transaction). A correction is safe either way.
             # Too late to withdraw: tell the same VLO the release was a mistake.
             case = self.store.session.get(Case, notification.case_id)
             victim = self._victim(case, notification.person_ref) if notification.person_ref else None

@@ -8,7 +8,9 @@ follow from, so a crash between the database and the broker loses nothing: the o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -94,6 +96,10 @@ class Pipeline:
         self.codec = codec
         self.units = units
         self.clock = clock
+        # Notifications the broker has, with when it acknowledged them, not yet marked published (`published`).
+        # Noted from the event loop, taken by the thread applying a batch: hence the lock.
+        self._unconfirmed: list[tuple[list[str], datetime]] = []
+        self._unconfirmed_lock = threading.Lock()
 
     def process(
         self,
@@ -220,8 +226,16 @@ class Pipeline:
         deferred: list[IngestedEvent] = []
         outcomes: list[Outcome] = []
         published_at: dict[str, datetime] = {}
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with (
+            self._confirming() as confirmed,
+            Session(self.engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             store = CaseStore(session)
+            # First, so that what the events decide sees every notification the broker already has as published
+            # (a cancelled release that is on its queue gets a correction).
+            for ids, at in confirmed:
+                store.mark_published(ids, at)
             handlers = EventHandlers(store, self.units, self.settings, self.codec, now)
             seen = store.already_processed(e.event_id for e in events)
             queue = [(ingested, False) for ingested in events]
@@ -382,6 +396,35 @@ class Pipeline:
             to_triage=True,
         )
 
-    def confirm_published(self, notification_ids: list[str]) -> None:
-        with Session(self.engine) as session, session.begin():
-            CaseStore(session).mark_published(notification_ids, self.clock())
+    def published(self, notification_ids: list[str], at: datetime) -> None:
+        """Note notifications the broker has acknowledged (at `at`). The next batch's transaction marks them
+        published, or `confirm_published`: a transaction of their own for every batch cost 5-7 % of the pipeline
+        (`python -m hub.bench_ab`, 2026-12-06). Until then the store holds them as not yet on their queues; a worker
+        that stops first leaves them to the outbox sweep, which puts them on their queues again (readers absorb a
+        second copy by notification id)."""
+        if notification_ids:
+            with self._unconfirmed_lock:
+                self._unconfirmed.append((notification_ids, at))
+
+    def confirm_published(self) -> None:
+        """Mark published, in a transaction of their own, the notifications noted by `published`: before the
+        outbox sweep reads what is left to send, and as the worker stops."""
+        with self._confirming() as confirmed:
+            if confirmed:
+                with Session(self.engine) as session, session.begin():
+                    store = CaseStore(session)
+                    for ids, at in confirmed:
+                        store.mark_published(ids, at)
+
+    @contextmanager
+    def _confirming(self) -> Iterator[list[tuple[list[str], datetime]]]:
+        """The notifications noted as published so far, to mark in a transaction inside this block; if the
+        block fails, they are noted again for the next one."""
+        with self._unconfirmed_lock:
+            taken, self._unconfirmed = self._unconfirmed, []
+        try:
+            yield taken
+        except BaseException:
+            with self._unconfirmed_lock:
+                self._unconfirmed[:0] = taken
+            raise

@@ -92,7 +92,6 @@ class Worker:
         self.urgent_lane = UrgentLane(settings, lambda messages: self.handle_safely(messages, urgent=True))
         self.deliveries = HttpDeliveries(settings, self._send_until_it_works)
         self.consuming = False
-        self._confirming: set[asyncio.Task[None]] = set()  # urgent notifications being marked published
         self._pending_counted_at: float | None = None  # monotonic time of the last pending-timers count
         self.app = faust.App(
             settings.app_id,
@@ -277,12 +276,12 @@ class Worker:
             else:
                 valid, result = await asyncio.to_thread(self.pipeline.ingest_all, ready, states)
             result = await self._apply(valid, states, should_yield, urgent, result)
-        await self._settle(ready, result, states, now, records, urgent)
+        await self._settle(ready, result, states, now, records)
         while result.deferred:  # it stepped aside for urgent work: the rest goes on when its turn comes again
             handed = [ingested.message for ingested in result.deferred]
             with metrics.PROCESSING_SECONDS.time():
                 result = await self._apply(result.deferred, states, should_yield, urgent)
-            await self._settle(handed, result, states, now, [], urgent)
+            await self._settle(handed, result, states, now, [])
 
     async def _apply(
         self,
@@ -317,7 +316,6 @@ class Worker:
         states: dict[str, RetryState],
         now: datetime,
         records: list[OutboundRecord],
-        urgent: bool,
     ) -> None:
         """Send up the retry ladder, dead-letter and deliver what applying `handed` came to (`records`: those
         already decided)."""
@@ -332,7 +330,7 @@ class Worker:
                 self.book.done(message.key, name)
         records.extend(self._behind(message, states.get(token(message)), now) for message in result.behind)
         await self._send_until_it_works([*records, *result.dead_letters])
-        await self._deliver(result.notifications, result.published_at, urgent=urgent)
+        await self._deliver(result.notifications, result.published_at)
 
     async def handle_retries(self, tier: int, consumed: list[InboundMessage]) -> None:
         """Wait until each message's time has come, then apply it again (in the order consumed)."""
@@ -390,11 +388,7 @@ class Worker:
         )
 
     async def _deliver(
-        self,
-        notifications: list[Notification],
-        published_at: dict[str, datetime] | None = None,
-        *,
-        urgent: bool = False,
+        self, notifications: list[Notification], published_at: dict[str, datetime] | None = None
     ) -> None:
         now = self.pipeline.clock()
         # Held releases wait for the outbox flush after their correction window.
@@ -409,28 +403,16 @@ class Worker:
             if published_at and n.notification_id in published_at:
                 latency = (delivered - published_at[n.notification_id]).total_seconds()
                 metrics.END_TO_END_SECONDS.labels(priority=n.priority).observe(max(latency, 0.0))
-        ids = [n.notification_id for n in notifications]
-        if urgent:
-            # The urgent lane goes on to its next batch at once: its confirmation may wait for an ordinary chunk.
-            confirming = asyncio.create_task(self._confirm_published(ids))
-            self._confirming.add(confirming)
-            confirming.add_done_callback(self._confirming.discard)
-        else:
-            await self._confirm_published(ids)
-
-    async def _confirm_published(self, ids: list[str]) -> None:
-        try:
-            await self.gate.run(self.pipeline.confirm_published, ids)
-        except Exception as error:
-            # They are on their queues; the outbox sweep publishes them again later, which readers absorb.
-            log.warning(
-                "could not confirm %d notifications (%s); the outbox sweep will",
-                len(ids),
-                type(error).__name__,
-            )
+        # Marked published by the next transaction, which is about to start while events flow.
+        self.pipeline.published([n.notification_id for n in notifications], delivered)
 
     async def flush_outbox(self) -> None:
         while True:
+            # What this worker put on the queues since its last transaction is marked first: the sweep must not
+            # send it again (nor what the sweep itself just sent).
+            await until_it_works(
+                "marking notifications published", lambda: self.gate.run(self.pipeline.confirm_published)
+            )
             pending = await until_it_works(
                 "reading the outbox", lambda: self.gate.run(self.pipeline.pending_outbox)
             )
@@ -543,4 +525,14 @@ def run_worker(settings: Settings) -> None:
     worker = Worker(settings)
     asyncio.run(worker.prepare())
     settle_garbage_collector()
-    faust.Worker(worker.app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
+    try:
+        faust.Worker(
+            worker.app, loglevel=settings.log_level, redirect_stdouts=False
+        ).execute_from_commandline()
+    finally:
+        # Stopped, not killed: what went to the queues since the last transaction is recorded, or the next start's
+        # outbox sweep would send it again.
+        try:
+            worker.pipeline.confirm_published()
+        except Exception as error:
+            log.warning("could not mark the last notifications published (%s)", type(error).__name__)

@@ -122,6 +122,7 @@ class CaseStore:
         # Source events asked about in advance, and the ids of the notifications made from them.
         self._notified_sources: set[str] = set()
         self._notification_ids: set[str] = set()
+        self._made_here: set[str] = set()  # ids of the notifications added in this transaction
         # case -> its timers (see _timers_of).
         self._timers: dict[Case, CaseTimers] = {}
         # Cases opened in this transaction, and the cases that got a case-level notification in it.
@@ -562,9 +563,14 @@ class CaseStore:
                     return False
         self.session.add(notification)
         self._notification_ids.add(identity)
+        self._made_here.add(identity)
         if notification.person_ref is None:
             self._case_level_notified.add(notification.case)
         return True
+
+    def made_here(self, notification: Notification) -> bool:
+        """Whether the notification was made in this transaction (so no queue can have it yet)."""
+        return notification.notification_id in self._made_here
 
     def notification(self, notification_id: str) -> Notification | None:
         return self.session.get(Notification, notification_id)
@@ -594,9 +600,7 @@ class CaseStore:
         )
 
     def mark_published(self, notification_ids: list[str], at: datetime) -> None:
-        if notification_ids:
+        for chunk in _chunks(notification_ids):
             self.session.execute(
-                update(Notification)
-                .where(Notification.notification_id.in_(notification_ids))
-                .values(published_at=at)
+                update(Notification).where(Notification.notification_id.in_(chunk)).values(published_at=at)
             )

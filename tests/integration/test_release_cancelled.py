@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from connectors.avro import hub_codec
 from connectors.publisher import event_from_json
@@ -22,6 +23,7 @@ from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import Settings
+from hub.store.models import Notification
 from hub.store.repository import make_engine
 from schemas import event_schemas
 from schemas.models import NotificationModel
@@ -78,8 +80,9 @@ def pipeline(database_url: str):
     engine.dispose()
 
 
-def deliver(pipeline: Pipeline, events: list[tuple[str, dict]]) -> list[dict]:
-    """Apply events as one batch, published a second apart; what the worker would put on the unit queues."""
+def deliver(pipeline: Pipeline, events: list[tuple[str, dict]], *, recorded: bool = True) -> list[dict]:
+    """Apply events as one batch, published a second apart; what the worker puts on the unit queues. `recorded`:
+    the worker then notes them as on their queues (False: it stopped before it could)."""
     messages = []
     for n, (source, data) in enumerate(events):
         published_at = T0 + timedelta(seconds=n)
@@ -88,7 +91,8 @@ def deliver(pipeline: Pipeline, events: list[tuple[str, dict]]) -> list[dict]:
         messages.append(InboundMessage(f"x.agency.{source}.events", 0, n, None, None, value))
     result = pipeline.process(messages)
     assert result.dead_letters == [] and result.transient == []
-    pipeline.confirm_published([n.notification_id for n in result.notifications])
+    if recorded:
+        pipeline.published([n.notification_id for n in result.notifications], datetime.now(UTC))
     return [
         NotificationModel.model_validate(CODEC.decode(n.payload).record).model_dump(mode="json")
         for n in result.notifications
@@ -99,11 +103,24 @@ def about_release(notifications: list[dict]) -> list[dict]:
     return [n for n in notifications if n["event_type"] in ("PrisonerReleased", "PrisonerReleaseCancelled")]
 
 
+def left_for_the_outbox_sweep(pipeline: Pipeline) -> list[str]:
+    """Event types of what a sweep a minute from now would put on the queues (it leaves the last 30 s alone). The
+    worker's sweep first records what it put on the queues since its last transaction."""
+    pipeline.confirm_published()
+    clock = pipeline.clock
+    pipeline.clock = lambda: clock() + timedelta(minutes=1)
+    try:
+        return [n.event_type for n in pipeline.pending_outbox()]
+    finally:
+        pipeline.clock = clock
+
+
 def test_a_release_cancelled_in_its_own_batch_reaches_no_queue(pipeline: Pipeline) -> None:
     delivered = deliver(pipeline, [*CASE_OPENED, ("prison", RELEASED), ("prison", CANCELLED)])
 
     assert about_release(delivered) == []
     assert [n["event_type"] for n in delivered] == ["VictimReferred"]  # the first-contact task still goes
+    assert left_for_the_outbox_sweep(pipeline) == []
 
 
 def test_a_release_already_on_its_queue_is_corrected_to_the_same_vlo(pipeline: Pipeline) -> None:
@@ -115,3 +132,22 @@ def test_a_release_already_on_its_queue_is_corrected_to_the_same_vlo(pipeline: P
     assert (release["person_ref"], release["vlo_id"]) == (PERSON, "vlo-kss-2")
     assert (correction["person_ref"], correction["vlo_id"]) == (PERSON, "vlo-kss-2")
     assert "recorded in error" in correction["summary"]
+    # The cancellation's batch recorded the release as on its queue before it applied the cancellation.
+    with Session(pipeline.engine) as session:
+        stored = session.get(Notification, release["notification_id"])
+        assert stored is not None
+        assert (stored.published_at is not None, stored.withdrawn_at) == (True, None)
+
+
+def test_a_release_perhaps_on_its_queue_is_corrected_and_never_sent_again(pipeline: Pipeline) -> None:
+    # The worker put the release on its queue and stopped before it recorded that it had.
+    deliver(pipeline, CASE_OPENED)
+    [release] = about_release(deliver(pipeline, [("prison", RELEASED)], recorded=False))
+
+    [correction] = about_release(deliver(pipeline, [("prison", CANCELLED)]))
+
+    assert (correction["person_ref"], correction["vlo_id"]) == (PERSON, "vlo-kss-2")
+    assert "recorded in error" in correction["summary"]
+    assert (
+        left_for_the_outbox_sweep(pipeline) == []
+    )  # the release is withdrawn: no late copy after the correction
