@@ -19,8 +19,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from connectors.avro import hub_codec
 from hub.broker import EmbeddedBroker
+from hub.pipeline import Pipeline
 from hub.processes import free_port, spawn, stop
+from hub.reference import load_units
+from hub.settings import Settings
+from hub.store.repository import make_engine
 from tests.integration.waiting import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +67,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'hub.db'}"
     else:
         yield from _postgres_database()
+
+
+@pytest.fixture
+def pipeline(database_url: str) -> Iterator[Pipeline]:
+    """The worker's pipeline on the test's database, with no broker: what it hands over is the test's to check."""
+    settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
+    engine = make_engine(database_url)
+    yield Pipeline(settings, engine, hub_codec(), load_units(settings))
+    engine.dispose()
 
 
 @dataclass

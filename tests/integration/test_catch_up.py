@@ -8,29 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from connectors.avro import hub_codec
 from connectors.publisher import event_from_json
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
-from hub.reference import load_units
-from hub.settings import Settings
-from hub.store.repository import make_engine
 from schemas import event_schemas
 from schemas.models import NotificationModel
 
 CODEC = hub_codec()
 T0 = datetime.now(UTC) - timedelta(hours=1)
 CASE, NOMS = "01CU0001226", "C1234CU"
-
-
-@pytest.fixture
-def pipeline(database_url: str):
-    settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
-    engine = make_engine(database_url)
-    yield Pipeline(settings, engine, CODEC, load_units(settings))
-    engine.dispose()
 
 
 def apply(pipeline: Pipeline, source: str, data: dict, published_at: datetime) -> list[dict]:

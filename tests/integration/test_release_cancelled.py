@@ -14,17 +14,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.orm import Session
 
 from connectors.avro import hub_codec
 from connectors.publisher import event_from_json
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
-from hub.reference import load_units
-from hub.settings import Settings
 from hub.store.models import Notification
-from hub.store.repository import make_engine
 from schemas import event_schemas
 from schemas.models import NotificationModel
 
@@ -70,14 +66,6 @@ CANCELLED = {
     "reason": "Release recorded against the wrong prisoner",
 }
 CASE_OPENED = [("court", SENTENCE), ("vcs", ALLOCATED), ("witness-care", REFERRAL), ("vcs", PREFERENCES)]
-
-
-@pytest.fixture
-def pipeline(database_url: str):
-    settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
-    engine = make_engine(database_url)
-    yield Pipeline(settings, engine, CODEC, load_units(settings))
-    engine.dispose()
 
 
 def deliver(pipeline: Pipeline, events: list[tuple[str, dict]], *, recorded: bool = True) -> list[dict]:
