@@ -398,7 +398,7 @@ class Pipeline:
 
     def published(self, notification_ids: list[str], at: datetime) -> None:
         """Note notifications the broker has acknowledged (at `at`). The next batch's transaction marks them
-        published, or `confirm_published`: a transaction of their own for every batch cost 5-7 % of the pipeline
+        published, or `confirm_published`: a transaction of their own after every batch cost the pipeline 4-6 % more
         (`python -m hub.bench_ab`, 2026-12-06). Until then the store holds them as not yet on their queues; a worker
         that stops first leaves them to the outbox sweep, which puts them on their queues again (readers absorb a
         second copy by notification id)."""
