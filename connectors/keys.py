@@ -1,0 +1,176 @@
+"""Key files: who holds which key, where the hub and its users find them, and the ids that name them.
+
+A keys directory is laid out by owner, one key pair per file pair:
+
+    agencies/<agency>/<key id>.pub   Ed25519: the hub verifies the agency's records with every one of these
+    agencies/<agency>/<key id>.key   the agency's signing key (kept only where that agency publishes)
+    units/<unit>/<key id>.pub        X25519: the hub seals the unit's notifications for the newest one
+    units/<unit>/<key id>.key        the unit's private key (kept only where that unit reads its queue)
+    operations/<key id>.pub|.key     X25519: retry and dead-letter records, which the hub and operators open
+
+Key ids sort by creation (`<UTC time>-<8 hex of the public key's SHA-256>`), so "the newest key" is the
+largest id, and rotation is: add a new pair, keep the old private key until what was sealed for it has aged
+off the topics. Files are PEM (PKCS#8 private keys, SubjectPublicKeyInfo public keys); private files are
+written readable by their owner only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+PUBLIC_SUFFIX = ".pub"
+PRIVATE_SUFFIX = ".key"
+Purpose = Literal["signing", "sealing"]  # Ed25519 for agencies' signatures, X25519 for sealed records
+PrivateKey = Ed25519PrivateKey | X25519PrivateKey
+PublicKey = Ed25519PublicKey | X25519PublicKey
+
+
+class KeyFileError(ValueError):
+    """A key file that is missing, unreadable, or of the wrong kind; the message names the file, never a key."""
+
+
+def key_id_of(public_key: PublicKey, created: datetime) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return f"{created.astimezone(UTC):%Y%m%dT%H%M%S%f}Z-{hashlib.sha256(raw).hexdigest()[:8]}"
+
+
+def write_key_pair(directory: Path, purpose: Purpose, now: datetime | None = None) -> str:
+    """Make a new key pair in `directory`; returns its key id."""
+    private: PrivateKey = (
+        Ed25519PrivateKey.generate() if purpose == "signing" else X25519PrivateKey.generate()
+    )
+    public = private.public_key()
+    key_id = key_id_of(public, now or datetime.now(UTC))
+    directory.mkdir(parents=True, exist_ok=True)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    private_path = directory / f"{key_id}{PRIVATE_SUFFIX}"
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(private_pem)
+    public_pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (directory / f"{key_id}{PUBLIC_SUFFIX}").write_bytes(public_pem)
+    return key_id
+
+
+def changed_at(directory: Path) -> int | None:
+    """When a key was last added to or removed from a directory (None: no directory): one stat call, so a
+    reader of keys can notice a rotation without reading the keys again."""
+    try:
+        return directory.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def key_id_from_path(path: Path) -> str:
+    return path.name.removesuffix(PRIVATE_SUFFIX).removesuffix(PUBLIC_SUFFIX)
+
+
+def read_private_key(path: Path, purpose: Purpose) -> PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as error:
+        raise KeyFileError(f"cannot read the private key {path} ({type(error).__name__})") from None
+    wanted = Ed25519PrivateKey if purpose == "signing" else X25519PrivateKey
+    if not isinstance(key, wanted):
+        raise KeyFileError(f"{path} is not an {'Ed25519' if purpose == 'signing' else 'X25519'} private key")
+    return key
+
+
+def read_public_key(path: Path, purpose: Purpose) -> PublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError, TypeError) as error:
+        raise KeyFileError(f"cannot read the public key {path} ({type(error).__name__})") from None
+    wanted = Ed25519PublicKey if purpose == "signing" else X25519PublicKey
+    if not isinstance(key, wanted):
+        raise KeyFileError(f"{path} is not an {'Ed25519' if purpose == 'signing' else 'X25519'} public key")
+    return key
+
+
+def public_keys(directory: Path, purpose: Purpose) -> dict[str, PublicKey]:
+    """Every public key in a directory, by key id (none if the directory does not exist)."""
+    if not directory.is_dir():
+        return {}
+    return {
+        key_id_from_path(p): read_public_key(p, purpose) for p in sorted(directory.glob(f"*{PUBLIC_SUFFIX}"))
+    }
+
+
+def private_keys(directory: Path, purpose: Purpose) -> dict[str, PrivateKey]:
+    """Every private key in a directory, by key id (none if the directory does not exist)."""
+    if not directory.is_dir():
+        return {}
+    return {
+        key_id_from_path(p): read_private_key(p, purpose)
+        for p in sorted(directory.glob(f"*{PRIVATE_SUFFIX}"))
+    }
+
+
+@dataclass(frozen=True)
+class KeysDirectory:
+    """Where each owner's keys are, under one root (HUB_KEYS_DIR)."""
+
+    root: Path
+
+    def agency(self, agency: str) -> Path:
+        return self.root / "agencies" / agency
+
+    def unit(self, unit_code: str) -> Path:
+        return self.root / "units" / unit_code
+
+    @property
+    def operations(self) -> Path:
+        return self.root / "operations"
+
+    def agency_public_keys(self, agency: str) -> dict[str, PublicKey]:
+        return public_keys(self.agency(agency), "signing")
+
+    def newest_signing_key(self, agency: str) -> tuple[str, Ed25519PrivateKey] | None:
+        keys = private_keys(self.agency(agency), "signing")
+        if not keys:
+            return None
+        key_id = max(keys)
+        key = keys[key_id]
+        assert isinstance(key, Ed25519PrivateKey)
+        return key_id, key
+
+    def newest_sealing_key(self, directory: Path) -> tuple[str, X25519PublicKey] | None:
+        keys = public_keys(directory, "sealing")
+        if not keys:
+            return None
+        key_id = max(keys)
+        key = keys[key_id]
+        assert isinstance(key, X25519PublicKey)
+        return key_id, key
+
+    def opening_keys(self, directory: Path) -> dict[str, X25519PrivateKey]:
+        return {
+            k: v for k, v in private_keys(directory, "sealing").items() if isinstance(v, X25519PrivateKey)
+        }
+
+    def create_missing(self, agencies: list[str], units: list[str]) -> list[str]:
+        """A key pair for every agency, unit and the operations team that has none: the embedded hub's demo keys,
+        all in one place (a real deployment hands each private key to its owner only). Returns what it made."""
+        made = []
+        for agency in agencies:
+            if not any(self.agency(agency).glob(f"*{PUBLIC_SUFFIX}")):
+                made.append(f"agency {agency}: {write_key_pair(self.agency(agency), 'signing')}")
+        for unit in units:
+            if not any(self.unit(unit).glob(f"*{PUBLIC_SUFFIX}")):
+                made.append(f"unit {unit}: {write_key_pair(self.unit(unit), 'sealing')}")
+        if not any(self.operations.glob(f"*{PUBLIC_SUFFIX}")):
+            made.append(f"operations: {write_key_pair(self.operations, 'sealing')}")
+        return made
