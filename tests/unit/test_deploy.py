@@ -1,20 +1,26 @@
-"""The production stack as files: alert rules, Prometheus, Grafana, docker-compose.yml and the Dockerfile.
+"""The production stack as files: alert rules, Prometheus, Grafana, docker-compose.yml, the Kafka security
+files in deploy/kafka and the Dockerfile.
 
 Docker does not run on the development machines, so the stack is checked by reading it: every metric name an
 alert or a dashboard panel uses is one the hub exposes, every alert tells the on-call engineer what to do
 without personal data, the compose file starts the services the README promises with settings the hub
-reads, and everything it mounts or copies exists. When promtool is installed (Debian: `prometheus`), the
-rules and the configuration are also checked by it and the rules' unit tests run.
+reads, and everything it mounts or copies exists. Kafka: every listener authenticates over TLS, the broker
+denies what deploy/kafka/acls.txt does not grant, and the grants give each agency, unit and the hub exactly
+what they use; deploy/kafka/init.sh, which creates the users and grants, is run with stand-ins for the Kafka
+tools. When promtool is installed (Debian: `prometheus`), the rules and the configuration are also checked by
+it and the rules' unit tests run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +29,11 @@ import yaml
 from prometheus_client import REGISTRY
 
 import hub.metrics  # noqa: F401  (registers the hub's metrics)
-from hub.settings import Settings
+from connectors.queue_reader import reader_group
+from hub.lanes import ordinary_group, urgent_group
+from hub.reference import load_units
+from hub.settings import AGENCY_SOURCES, Settings
+from hub.topics import hub_topics
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy" / "prometheus"
@@ -33,6 +43,10 @@ GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "hub.json"
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
+KAFKA_FILES = REPO / "deploy" / "kafka"
+ACLS = KAFKA_FILES / "acls.txt"
+INIT_SCRIPT = KAFKA_FILES / "init.sh"
+BROKER_SCRIPT = KAFKA_FILES / "start-broker.sh"
 
 WORKERS = ("hub-worker-1", "hub-worker-2")
 # Label values an annotation may show: the bounded sets of hub/metrics.py, plus where the sample came from.
@@ -253,7 +267,8 @@ def test_compose_runs_kafka_in_kraft_mode_postgres_two_workers_prometheus_and_gr
     for name in WORKERS:
         # Containers reach the broker on the address Kafka advertises to them.
         assert (
-            f"PLAINTEXT://{environment(services[name])['HUB_BROKER']}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+            environment(services[name])["HUB_BROKER"]
+            in listeners(kafka["KAFKA_ADVERTISED_LISTENERS"]).values()
         )
     assert services["postgres"]["image"].startswith("postgres:")
 
@@ -275,17 +290,332 @@ def test_the_two_workers_form_one_consumer_group_with_the_production_settings() 
         assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
     # faust's leader topic, which the broker will not auto-create, for this consumer group.
-    assert leader_topic in services["kafka-topics"]["command"]
+    assert environment(services["kafka-init"])["FAUST_LEADER_TOPIC"] == leader_topic
 
 
 def test_every_hub_variable_set_for_the_workers_is_a_setting_the_hub_reads() -> None:
     services = compose()["services"]
-    names = {key for name in WORKERS for key in environment(services[name])}
+    names = {key for service in services.values() for key in environment(service)}
     names |= set(re.findall(r"\b(HUB_\w+)=", DOCKERFILE.read_text(encoding="utf-8")))
     settings = {f"HUB_{field.upper()}" for field in Settings.model_fields}
 
     assert {"HUB_BROKER", "HUB_DATABASE_URL", "HUB_APP_ID", "HUB_RELEASE_HOLD_SECONDS"} <= names
     assert {name for name in names if name.startswith("HUB_")} - settings == set()
+
+
+# Kafka: authentication, authorisation, and the users and grants kafka-init creates
+
+AGENCY_PRINCIPALS = {f"agency-{source}": source for source in AGENCY_SOURCES}
+UNIT_CODES = [unit.code for unit in load_units(Settings()).units]
+UNIT_PRINCIPALS = {f"unit-{code}": code for code in UNIT_CODES}
+SUPER_USERS = {"admin", "broker"}
+ACL_OPERATIONS = {"READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION"}
+ACL_OPERATIONS |= {"DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "ALL"}
+# What only the admin principal (a super user, so not in the file) may do.
+ADMIN_OPERATIONS = {"DELETE", "ALTER", "ALTER_CONFIGS", "CLUSTER_ACTION", "IDEMPOTENT_WRITE", "ALL"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    principal: str
+    kind: str  # topic or group
+    pattern: str  # literal or prefixed
+    name: str
+    operations: frozenset[str]
+
+    def covers(self, kind: str, name: str) -> bool:
+        if kind != self.kind:
+            return False
+        return name == self.name if self.pattern == "literal" else name.startswith(self.name)
+
+
+def grants() -> list[Grant]:
+    """deploy/kafka/acls.txt, as init.sh reads it: text after `#` is a comment, then five or more fields."""
+    found = []
+    for line in ACLS.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text:
+            principal, kind, pattern, name, *operations = text.split()
+            found.append(Grant(principal, kind, pattern, name, frozenset(operations)))
+    return found
+
+
+def rights(principal: str, kind: str, name: str) -> set[str]:
+    """The operations `principal` may do on the topic or group `name`."""
+    return {
+        operation
+        for grant in grants()
+        if grant.principal == principal and grant.covers(kind, name)
+        for operation in grant.operations
+    }
+
+
+def of(principal: str) -> set[tuple[str, str, str, frozenset[str]]]:
+    return {(g.kind, g.pattern, g.name, g.operations) for g in grants() if g.principal == principal}
+
+
+def password_variable(principal: str) -> str:
+    """Where kafka-init and the broker find a principal's password (init.sh: upper case, `-` as `_`)."""
+    return f"SASL_PASSWORD_{principal.upper().replace('-', '_')}"
+
+
+def listeners(value: str) -> dict[str, str]:
+    """KAFKA_LISTENERS or KAFKA_ADVERTISED_LISTENERS: listener name -> host:port."""
+    return dict(item.split("://", 1) for item in value.split(","))
+
+
+def test_every_kafka_listener_authenticates_over_tls() -> None:
+    kafka = environment(compose()["services"]["kafka"])
+    protocols = dict(item.split(":") for item in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    bound = listeners(kafka["KAFKA_LISTENERS"])
+    advertised = listeners(kafka["KAFKA_ADVERTISED_LISTENERS"])
+    controller = kafka["KAFKA_CONTROLLER_LISTENER_NAMES"]
+
+    assert set(bound) == set(protocols) and set(advertised) <= set(bound)
+    assert set(protocols.values()) == {"SASL_SSL"}
+    assert "PLAINTEXT" not in " ".join(value for key, value in kafka.items() if "LISTENER" in key)
+    assert protocols[kafka["KAFKA_INTER_BROKER_LISTENER_NAME"]] == "SASL_SSL"
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka["KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL"] == "SCRAM-SHA-512"
+    # KRaft controllers cannot check SCRAM; PLAIN there, inside TLS, on a listener that is neither advertised nor
+    # published.
+    assert kafka[f"KAFKA_LISTENER_NAME_{controller}_SASL_ENABLED_MECHANISMS"] == "PLAIN"
+    assert controller not in advertised
+    published = {port.rsplit(":", 1)[-1] for port in compose()["services"]["kafka"]["ports"]}
+    assert published == {advertised["HOST"].rsplit(":", 1)[-1]}
+    # The broker checks its clients' passwords; its own certificate is the operator's, never in the repository.
+    assert kafka["KAFKA_SSL_KEYSTORE_FILENAME"] and kafka["KAFKA_SSL_TRUSTSTORE_LOCATION"].startswith(
+        "/etc/kafka/ca/"
+    )
+
+
+def test_the_broker_denies_whatever_is_not_granted() -> None:
+    kafka = environment(compose()["services"]["kafka"])
+
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert set(kafka["KAFKA_SUPER_USERS"].split(";")) == {f"User:{name}" for name in SUPER_USERS}
+
+
+def test_the_grants_file_names_known_principals_resources_and_operations() -> None:
+    principals = {grant.principal for grant in grants()}
+
+    assert principals == {"hub", *AGENCY_PRINCIPALS, *UNIT_PRINCIPALS}
+    assert not principals & SUPER_USERS
+    for grant in grants():
+        assert grant.kind in {"topic", "group"}, grant
+        assert grant.pattern in {"literal", "prefixed"}, grant
+        assert grant.operations and grant.operations <= ACL_OPERATIONS, grant
+
+
+def test_each_agency_may_only_publish_to_its_own_two_topics() -> None:
+    settings = Settings(topic_prefix="")
+
+    for principal, source in AGENCY_PRINCIPALS.items():
+        own = {settings.inbound_topic(source), settings.urgent_topic(source)}
+        assert of(principal) == {
+            ("topic", "literal", topic, frozenset({"WRITE", "DESCRIBE"})) for topic in own
+        }
+        for topic in hub_topics(settings, UNIT_CODES):
+            if topic not in own:
+                assert rights(principal, "topic", topic) == set(), (principal, topic)
+
+
+def test_each_unit_may_only_read_its_own_queue_in_its_own_consumer_groups() -> None:
+    settings = Settings(topic_prefix="")
+
+    for principal, code in UNIT_PRINCIPALS.items():
+        assert {operations for *_, operations in of(principal)} == {frozenset({"READ", "DESCRIBE"})}
+        assert rights(principal, "topic", settings.unit_topic(code)) == {"READ", "DESCRIBE"}
+        for group in (reader_group("", code), reader_group("", code, "case-system")):
+            assert rights(principal, "group", group) == {"READ", "DESCRIBE"}, (principal, group)
+        for topic in hub_topics(settings, UNIT_CODES):
+            if topic != settings.unit_topic(code):
+                assert rights(principal, "topic", topic) == set(), (principal, topic)
+        for other in UNIT_CODES:
+            if other != code:
+                for group in (reader_group("", other), reader_group("", other, "case-system")):
+                    assert rights(principal, "group", group) == set(), (principal, group)
+        assert rights(principal, "group", "victim-contact-hub") == set()
+
+
+def test_only_the_admin_principal_may_delete_alter_or_administer() -> None:
+    for grant in grants():
+        assert not grant.operations & ADMIN_OPERATIONS, grant
+        if grant.principal != "hub":
+            assert "CREATE" not in grant.operations, grant
+
+
+def test_the_hub_principal_may_do_everything_the_workers_do_and_no_more() -> None:
+    services = compose()["services"]
+    env = environment(services[WORKERS[0]])
+    app_id = env["HUB_APP_ID"]
+    settings = Settings(topic_prefix="", app_id=app_id)
+
+    for topic in hub_topics(settings, UNIT_CODES):
+        # READ: agency events, retries, dead letters, and the unit queues HTTP delivery follows; WRITE: all but
+        # the agency topics are the hub's own, and `hub dlq replay` republishes to those; CREATE: at start.
+        assert rights("hub", "topic", topic) >= {"READ", "WRITE", "DESCRIBE", "CREATE"}, topic
+    leader = environment(services["kafka-init"])["FAUST_LEADER_TOPIC"]
+    assert rights("hub", "topic", leader) >= {"READ", "WRITE"}
+    groups = {app_id, urgent_group(app_id), ordinary_group(app_id)}
+    assert {grant.name for grant in grants() if grant.principal == "hub" and grant.kind == "group"} == groups
+    for group in groups:
+        assert rights("hub", "group", group) == {"READ", "DESCRIBE"}
+    for code in UNIT_CODES:
+        assert rights("hub", "group", reader_group("", code)) == set()
+    # Nothing beyond its own topic families: not Kafka's internal topics, nor anybody else's.
+    for other in ("__consumer_offsets", "__cluster_metadata", "payroll.events"):
+        assert rights("hub", "topic", other) == set(), other
+
+
+def test_the_workers_connect_as_the_hub_principal_with_settings_the_hub_reads() -> None:
+    services = compose()["services"]
+    for name in WORKERS:
+        env = environment(services[name])
+        mounted = dict(mounts(services[name]))
+
+        assert env["HUB_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["HUB_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["HUB_KAFKA_SASL_USERNAME"] == "hub"
+        assert re.fullmatch(r"\$\{SASL_PASSWORD_HUB:\?[^}]*\}", env["HUB_KAFKA_SASL_PASSWORD"])
+        assert Path(env["HUB_KAFKA_SSL_CAFILE"]).parent == Path(mounted["./deploy/kafka/ca"])
+        Settings(
+            kafka_security_protocol=env["HUB_KAFKA_SECURITY_PROTOCOL"],
+            kafka_sasl_mechanism=env["HUB_KAFKA_SASL_MECHANISM"],
+            kafka_sasl_username=env["HUB_KAFKA_SASL_USERNAME"],
+            kafka_sasl_password="from-the-environment",
+        )
+
+
+def test_every_kafka_password_comes_from_the_environment() -> None:
+    services = compose()["services"]
+    init = environment(services["kafka-init"])
+    kafka = environment(services["kafka"])
+    variables = {
+        password_variable(principal) for principal in {"admin", *(grant.principal for grant in grants())}
+    }
+
+    assert {key for key in init if key.startswith("SASL_PASSWORD_")} == variables
+    assert {key for key in kafka if key.startswith("SASL_PASSWORD_")} == {
+        "SASL_PASSWORD_BROKER",
+        "SASL_PASSWORD_ADMIN",
+    }
+    for env in (init, kafka):
+        for key, value in env.items():
+            if key.startswith("SASL_PASSWORD_"):
+                assert value == f"${{{key}:?set {key}}}", key
+    # The operator's certificates, keystore and its password stay out of git.
+    for folder in ("ca", "secrets"):
+        ignored = (KAFKA_FILES / folder / ".gitignore").read_text(encoding="utf-8").split()
+        assert "*" in ignored and "!.gitignore" in ignored, folder
+
+
+def test_the_broker_script_formats_storage_with_the_two_users_kraft_needs_first() -> None:
+    text = BROKER_SCRIPT.read_text(encoding="utf-8")
+    kafka = compose()["services"]["kafka"]
+
+    assert kafka["command"] == ["bash", "/etc/kafka/hub/start-broker.sh"]
+    assert dict(mounts(kafka))["./deploy/kafka/start-broker.sh"] == "/etc/kafka/hub/start-broker.sh"
+    for user, variable in (("broker", "SASL_PASSWORD_BROKER"), ("admin", "SASL_PASSWORD_ADMIN")):
+        assert f'--add-scram "SCRAM-SHA-512=[name={user},password=${variable}]"' in text
+    assert "--ignore-formatted" in text and "exec /etc/kafka/docker/launch" in text
+    assert subprocess.run(["bash", "-n", str(BROKER_SCRIPT)], check=False).returncode == 0
+
+
+STAND_IN = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+files = {{flag: open(args[i + 1]).read() for i, flag in enumerate(args[:-1])
+          if flag in ("--command-config", "--add-config-file")}}
+with open(os.environ["CALLS"], "a") as calls:
+    calls.write(json.dumps({{"tool": os.path.basename(sys.argv[0]), "args": args, "files": files}}) + "\\n")
+"""
+
+
+def run_init(tmp_path: Path, passwords: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[Any]]:
+    """init.sh as kafka-init runs it, with stand-ins for the Kafka tools that record how they were called."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("kafka-configs.sh", "kafka-acls.sh", "kafka-topics.sh"):
+        (bin_dir / tool).write_text(STAND_IN.format(python=sys.executable))
+        (bin_dir / tool).chmod(0o755)
+    calls = tmp_path / "calls.jsonl"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SASL_PASSWORD_")}
+    env |= {"KAFKA_BIN": str(bin_dir), "KAFKA_ACLS": str(ACLS), "KAFKA_CA": "/ca.crt", "CALLS": str(calls)}
+    env |= {"FAUST_LEADER_TOPIC": "victim-contact-hub-__assignor-__leader", **passwords}
+    result = subprocess.run(
+        ["bash", str(INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return result, [json.loads(line) for line in lines]
+
+
+def option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_kafka_init_creates_every_user_and_exactly_the_grants_in_the_file(tmp_path: Path) -> None:
+    principals = sorted({grant.principal for grant in grants()})
+    passwords = {
+        password_variable(principal): f"Pw{index}x{index * 7919}"
+        for index, principal in enumerate(["admin", *principals])
+    }
+    mounted = dict(mounts(compose()["services"]["kafka-init"]))
+
+    result, calls = run_init(tmp_path, passwords)
+
+    assert result.returncode == 0, result.stderr
+    assert mounted["./deploy/kafka/acls.txt"] == "/etc/kafka/hub/acls.txt"
+    assert mounted["./deploy/kafka/init.sh"] == "/etc/kafka/hub/init.sh"
+    for call in calls:
+        admin = call["files"]["--command-config"]
+        assert 'username="admin"' in admin and f'password="{passwords["SASL_PASSWORD_ADMIN"]}"' in admin
+        assert "security.protocol=SASL_SSL" in admin and "sasl.mechanism=SCRAM-SHA-512" in admin
+        assert not set(passwords.values()) & {
+            word for arg in call["args"] for word in re.split(r"[=,\[\]]", arg)
+        }
+    users = {
+        option(call["args"], "--entity-name"): call["files"]["--add-config-file"].strip()
+        for call in calls
+        if call["tool"] == "kafka-configs.sh"
+    }
+    assert users == {
+        principal: f"SCRAM-SHA-512=[iterations=8192,password={passwords[password_variable(principal)]}]"
+        for principal in principals
+    }
+    created = {
+        Grant(
+            principal=option(call["args"], "--allow-principal").removeprefix("User:"),
+            kind=next(kind for kind in ("topic", "group") if f"--{kind}" in call["args"]),
+            pattern=option(call["args"], "--resource-pattern-type"),
+            name=next(
+                option(call["args"], f"--{kind}")
+                for kind in ("topic", "group")
+                if f"--{kind}" in call["args"]
+            ),
+            operations=frozenset(
+                call["args"][i + 1] for i, arg in enumerate(call["args"]) if arg == "--operation"
+            ),
+        )
+        for call in calls
+        if call["tool"] == "kafka-acls.sh"
+    }
+    assert created == set(grants())
+    topics = [call for call in calls if call["tool"] == "kafka-topics.sh"]
+    assert [option(call["args"], "--topic") for call in topics] == ["victim-contact-hub-__assignor-__leader"]
+
+
+def test_kafka_init_stops_before_changing_anything_when_a_password_is_missing(tmp_path: Path) -> None:
+    principals = {"admin", *(grant.principal for grant in grants())}
+    passwords = {password_variable(p): "Pw1" for p in principals}
+    del passwords["SASL_PASSWORD_UNIT_YH"]
+
+    result, calls = run_init(tmp_path, passwords)
+
+    assert result.returncode != 0
+    assert "SASL_PASSWORD_UNIT_YH is not set" in result.stderr
+    assert calls == []
 
 
 def test_every_file_compose_mounts_exists_and_every_volume_is_declared() -> None:
