@@ -5,6 +5,9 @@ Agencies write events flat, as DOMAIN.md lists their fields: `{"event_type": "Pr
 identifiers into their shared records, fills what is missing (event id, times, source), validates, encodes
 and publishes, and reports a result per event.
 
+Every record is signed with the publishing agency's key (connectors/signatures.py): the hub dead-letters a
+record it cannot prove came from the agency whose topic it is on.
+
 Encoding is single-object by default. Given a schema registry URL, the publisher registers each event's
 schema under the topic's subject (`<topic>-value`) and uses Confluent framing instead.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from connectors.avro import AvroCodec, hub_codec
 from connectors.registry import SchemaRegistry, value_subject
+from connectors.signatures import RecordSigner
 from schemas import event_schemas, identifier_kinds
 from schemas.models import AvroRecord
 from schemas.validation import InvalidEvent, Problem, check_event, parse_event, schema_for
@@ -89,14 +93,26 @@ class PublishResult:
 
 
 class AgencyPublisher:
-    """Publishes validated events to one agency's inbound topic."""
+    """Publishes validated, signed events to agencies' inbound topics: each event is signed with the key of the
+    agency its envelope names (`signers`, by agency; an agency's own publisher holds just its own)."""
 
     def __init__(
-        self, bootstrap_servers: str, codec: AvroCodec | None = None, registry_url: str = ""
+        self,
+        bootstrap_servers: str,
+        *,
+        signers: Mapping[str, RecordSigner],
+        codec: AvroCodec | None = None,
+        registry_url: str = "",
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """`client_options`: the broker connection's security keyword arguments (security_protocol, sasl_*,
+        ssl_context, as aiokafka names them); none means plaintext."""
+        self.signers = dict(signers)
         self.codec = codec or hub_codec()
         self.registry = SchemaRegistry(registry_url) if registry_url else None
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, **(client_options or {})
+        )
 
     async def __aenter__(self) -> AgencyPublisher:
         await self._producer.start()
@@ -124,10 +140,11 @@ class AgencyPublisher:
             # then finds the ids cached.
             for name in {type(event).__name__ for event in events}:
                 await asyncio.to_thread(self.registry.register, value_subject(topic), event_schemas()[name])
-        pending = [
-            (event, await self._producer.send(topic, self.encode(event, topic), key=message_key(event)))
-            for event in events
-        ]
+        pending = []
+        for event in events:
+            value, key = self.encode(event, topic), message_key(event)
+            headers = self.signer(event.envelope.source.agency).headers(topic, key, value)
+            pending.append((event, await self._producer.send(topic, value, key=key, headers=headers)))
         results = []
         for event, future in pending:
             metadata = await future
@@ -141,6 +158,16 @@ class AgencyPublisher:
             )
         return results
 
-    async def publish_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        """Publish bytes as they are: for tests and tools that need to send what an agency got wrong."""
-        await self._producer.send_and_wait(topic, value, key=key)
+    def signer(self, agency: str) -> RecordSigner:
+        try:
+            return self.signers[agency]
+        except KeyError:
+            raise LookupError(f"no signing key for agency {agency} in this publisher") from None
+
+    async def publish_raw(
+        self, topic: str, value: bytes, key: bytes | None = None, *, signed_by: str | None = None
+    ) -> None:
+        """Publish bytes as they are, signed by agency `signed_by` (None: unsigned): for tests and tools that need
+        to send what an agency got wrong, or what an impostor would."""
+        headers = self.signer(signed_by).headers(topic, key, value) if signed_by else []
+        await self._producer.send_and_wait(topic, value, key=key, headers=headers)

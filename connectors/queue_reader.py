@@ -1,31 +1,49 @@
 """The VLO queue reader: a unit's notifications, decoded, each shown once per notification_id.
 
 Delivery is at least once, so a notification may sit on its topic more than once after a crash; readers
-de-duplicate on the notification id, which is stable for the same inputs.
+de-duplicate on the notification id, which is stable for the same inputs. Each notification is sealed for the
+unit's key (connectors/sealing.py): the reader opens it with the unit's private keys, and stops with
+`KeyNotHeld`, naming the key id, at one sealed for a key it was not given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.avro import AvroCodec, UndecodableMessage
+from connectors.sealing import Opener, is_sealed
 from schemas import notification_schema
 from schemas.models import NotificationModel
+
+READER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def reader_group(topic_prefix: str, unit: str, reader: str | None = None) -> str:
+    """A reader's consumer group, always under its own unit's name, so a reader of one unit cannot move another
+    unit's progress (in production, broker ACLs give each unit only the groups under its name)."""
+    if reader is None:
+        return f"{topic_prefix}vlo-reader.{unit}"
+    if not READER_NAME.fullmatch(reader):
+        raise ValueError("a reader name is 1-64 letters, digits, '-' or '_'")
+    return f"{topic_prefix}vlo-reader.{unit}.{reader}"
 
 
 async def read_queue(
     bootstrap_servers: str,
     topic: str,
     *,
+    opener: Opener,
     from_beginning: bool = False,
     reader: str | None = None,
     idle_timeout: float = 5.0,
     follow: bool = False,
+    client_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield notifications as JSON-ready dicts.
 
@@ -36,7 +54,13 @@ async def read_queue(
     """
     codec = AvroCodec([notification_schema()])
     group = None if from_beginning else reader
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=group)
+    # client_options: the broker connection's security keyword arguments, as aiokafka names them; none: plaintext.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=group,
+        **(client_options or {}),
+    )
     await consumer.start()
     try:
         partitions = await _partitions(consumer, topic)
@@ -54,7 +78,10 @@ async def read_queue(
             for records in batches.values():
                 for record in records:
                     last_message = time.monotonic()
-                    notification = notification_json(codec, record.value)
+                    if not is_sealed(record.value):  # not written by the hub: not a notification
+                        continue
+                    assert record.value is not None
+                    notification = notification_json(codec, opener.open(record.value))
                     if notification is None or notification["notification_id"] in seen:
                         continue
                     seen.add(notification["notification_id"])

@@ -43,7 +43,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 BENCH_PREFIX = "bench."  # the hub's topics in a bench run
 BARE_PREFIX = "benchbare."  # the bare loop's copy of the inbound topics
 BARE_OUTPUT = "benchbare.out"
+# Events whose signature check and sealing are timed alone, for the report.
+PROTECTION_SAMPLE = 5000
 EVENT_HEADER = "bench.event"  # carries the event id, so the bare loop's output can be matched to its input
 POSTGRES_ADMIN_URL = os.environ.get(
     "HUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -175,6 +177,7 @@ class PreparedEvent:
     event_id: str
     event_type: str
     urgent: bool
+    headers: tuple[tuple[str, bytes], ...] = ()  # the agency's signature
 
 
 def _unprefixed_settings() -> Settings:
@@ -231,8 +234,8 @@ def split_by_urgency(traffic: Any, cases: int, ordinary: int, urgent: int, rng: 
     return calm, alarming
 
 
-def prepare(simulated: Iterable[Any]) -> list[PreparedEvent]:
-    """Validate and encode, as an agency's publisher would (`hub publish`)."""
+def prepare(simulated: Iterable[Any], signers: Mapping[str, Any]) -> list[PreparedEvent]:
+    """Validate, encode and sign, as an agency's publisher would (`hub publish`)."""
     from connectors.avro import hub_codec
     from connectors.publisher import event_from_json, message_key
     from schemas import event_schemas
@@ -244,15 +247,18 @@ def prepare(simulated: Iterable[Any]) -> list[PreparedEvent]:
     for item in simulated:
         event = event_from_json(item.fields, item.source, datetime.now(UTC))
         event_type = event.envelope.event_type
+        topic, key = _topic_for(unprefixed, item.source, event_type), message_key(event)
+        value = codec.encode(schemas[event_type], event.model_dump())
         prepared.append(
             PreparedEvent(
                 source=item.source,
-                topic=_topic_for(unprefixed, item.source, event_type),
-                key=message_key(event),
-                value=codec.encode(schemas[event_type], event.model_dump()),
+                topic=topic,
+                key=key,
+                value=value,
                 event_id=str(event.envelope.event_id),
                 event_type=event_type,
                 urgent=item.urgent,
+                headers=tuple(signers[item.source].headers(BENCH_PREFIX + topic, key, value)),
             )
         )
     return prepared
@@ -675,7 +681,7 @@ class Outcome:
 class Publisher:
     """Sends prepared events to a set of topics, recording when each was handed to the producer."""
 
-    def __init__(self, address: str, prefix: str) -> None:
+    def __init__(self, address: str, prefix: str, *, client_options: Mapping[str, Any] | None = None) -> None:
         from aiokafka import AIOKafkaProducer
 
         self.prefix = prefix
@@ -684,7 +690,11 @@ class Publisher:
         self.offsets: dict[tuple[str, int], int] = {}
         self._pending: list[Any] = []
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=address, acks="all", linger_ms=0, max_batch_size=256 * 1024
+            bootstrap_servers=address,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=256 * 1024,
+            **(client_options or {}),
         )
 
     async def __aenter__(self) -> Publisher:
@@ -702,7 +712,7 @@ class Publisher:
             self.prefix + event.topic,
             event.value,
             key=event.key,
-            headers=[(EVENT_HEADER, event.event_id.encode())],
+            headers=[(EVENT_HEADER, event.event_id.encode()), *event.headers],
         )
         self._pending.append(future)
 
@@ -755,9 +765,12 @@ READER_FETCH_WAIT_MS = 20
 class QueueWatcher:
     """Consumes the far end (unit queues, or the bare loop's output) from the beginning, stamping arrivals."""
 
-    def __init__(self, address: str, topics: list[str]) -> None:
+    def __init__(
+        self, address: str, topics: list[str], *, client_options: Mapping[str, Any] | None = None
+    ) -> None:
         self.address = address
         self.topics = topics
+        self.client_options = dict(client_options or {})
         self.arrivals = Arrivals()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -783,6 +796,7 @@ class QueueWatcher:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=READER_FETCH_WAIT_MS,
+            **self.client_options,
         )
         await consumer.start()
         try:
@@ -813,11 +827,15 @@ class GroupProgress:
     """How far the worker's consumer groups have committed, to tell when it has consumed everything published.
     Each partition is read by one of the groups (the urgent lane has its own), so the furthest commit counts."""
 
-    def __init__(self, address: str, groups: Sequence[str]) -> None:
+    def __init__(
+        self, address: str, groups: Sequence[str], *, client_options: Mapping[str, Any] | None = None
+    ) -> None:
         from aiokafka.admin import AIOKafkaAdminClient
 
         self.groups = groups
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=address, request_timeout_ms=10000)
+        self.admin = AIOKafkaAdminClient(
+            bootstrap_servers=address, request_timeout_ms=10000, **(client_options or {})
+        )
 
     async def __aenter__(self) -> GroupProgress:
         await self.admin.start()
@@ -888,9 +906,9 @@ class NotificationTimes:
         )
 
 
-def notification_latencies(arrivals: Arrivals, publisher: Publisher) -> NotificationTimes:
+def notification_latencies(arrivals: Arrivals, publisher: Publisher, opener: Any) -> NotificationTimes:
     """Latencies of the notifications caused by the events the bench published; a notification republished by
-    the outbox counts once."""
+    the outbox counts once. `opener` holds every unit's key: the bench reads all the queues."""
     from fastavro import schemaless_reader
 
     from schemas import notification_schema
@@ -899,7 +917,7 @@ def notification_latencies(arrivals: Arrivals, publisher: Publisher) -> Notifica
     seen: set[str] = set()
     times = NotificationTimes()
     for arrival in arrivals:
-        notification = schemaless_reader(io.BytesIO(arrival.value[10:]), parsed, None)
+        notification = schemaless_reader(io.BytesIO(opener.open(arrival.value)[10:]), parsed, None)
         if notification["notification_id"] in seen:
             continue
         seen.add(notification["notification_id"])
@@ -959,6 +977,8 @@ class Report:
     worker_rss_mb: float = 0.0
     bare_rss_mb: float = 0.0
     worker_cpu_seconds: float = 0.0
+    verify_us: float = 0.0  # checking one agency signature, alone
+    seal_us: float = 0.0  # sealing one record, alone
     backlog_drain_seconds: float = 0.0
     backlog_events: int = 0
     batches: float = 0.0
@@ -970,8 +990,14 @@ class BenchRun:
         self.options = options
         self.workdir = workdir
         self.tag = uuid.uuid4().hex[:8]
+        # The bench starts its own embedded broker, plaintext on loopback: security settings in the environment,
+        # meant for another broker, must not reach its clients or its workers.
         self.settings = Settings(
-            topic_prefix=BENCH_PREFIX, app_id=f"hub-bench-{self.tag}", broker="", database_url=""
+            topic_prefix=BENCH_PREFIX,
+            app_id=f"hub-bench-{self.tag}",
+            broker="",
+            database_url="",
+            kafka_security_protocol="PLAINTEXT",
         )
         self.report = Report(options)
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -989,7 +1015,45 @@ class BenchRun:
             "HUB_APP_ID": self.settings.app_id,
             "HUB_WEB_PORT": str(self.web_port),
             "HUB_WEB_HOST": "127.0.0.1",
+            "HUB_KAFKA_SECURITY_PROTOCOL": self.settings.kafka_security_protocol,
+            "HUB_KEYS_DIR": str(self.keys_dir),
         }
+
+    def _keys(self, units: list[str]) -> None:
+        """Every party's keys, as `hub up` makes them: the bench signs as each agency and reads every queue."""
+        from connectors.keys import KeysDirectory
+        from connectors.sealing import Opener
+        from connectors.signatures import signers_for
+
+        self.keys_dir = self.workdir / "hub" / "keys"
+        keys = KeysDirectory(self.keys_dir)
+        keys.create_missing(list(AGENCY_SOURCES), units)
+        self.signers = signers_for(keys, list(AGENCY_SOURCES))
+        self.opener = Opener({k: v for unit in units for k, v in keys.opening_keys(keys.unit(unit)).items()})
+
+    def _protection_costs(self, events: Sequence[PreparedEvent]) -> None:
+        """What checking an agency's signature and sealing a record cost, alone, on these events."""
+        from connectors.keys import KeysDirectory
+        from connectors.sealing import Sealer
+        from connectors.signatures import AgencyVerifier
+
+        keys = KeysDirectory(self.keys_dir)
+        sample = list(events[:PROTECTION_SAMPLE])
+        verifier = AgencyVerifier(keys, list(AGENCY_SOURCES))
+        verifier.agencies_without_keys()  # loads the keys before the clock starts
+        started = time.perf_counter()
+        for event in sample:
+            verifier.verify(
+                event.source, BENCH_PREFIX + event.topic, event.key, event.value, dict(event.headers)
+            )
+        self.report.verify_us = (time.perf_counter() - started) / max(len(sample), 1) * 1e6
+        newest = keys.newest_sealing_key(keys.operations)
+        assert newest is not None
+        sealer = Sealer(*newest)
+        started = time.perf_counter()
+        for event in sample:
+            sealer.seal(event.value)
+        self.report.seal_us = (time.perf_counter() - started) / max(len(sample), 1) * 1e6
 
     def run(self) -> Report:
         from hub.broker import EmbeddedBroker
@@ -1002,6 +1066,7 @@ class BenchRun:
         traffic = traffic_module.Traffic(seed=options.seed, today=datetime.now(UTC).date(), first_case=0)
         rng = random.Random(options.seed)
         units = load_units(self.settings)
+        self._keys([unit.code for unit in units.units])
         broker = EmbeddedBroker(self.workdir / "broker.log")
         scratch_db = None
         try:
@@ -1026,7 +1091,8 @@ class BenchRun:
                 count = int(options.rate * options.duration) if options.mode is Mode.RATE else options.events
                 simulated = realistic_mix(traffic, options.cases, count, rng)
                 say(f"encoding {len(simulated):,} events")
-                events = prepare(simulated)
+                events = prepare(simulated, self.signers)
+                self._protection_costs(events)
                 self._describe(events)
                 self._hub(address, env, events)
                 if options.mode is Mode.THROUGHPUT:
@@ -1044,7 +1110,12 @@ class BenchRun:
 
         names = hub_topics(self.settings, [unit.code for unit in units.units])
         names += [*_inbound_topics(BARE_PREFIX), BARE_OUTPUT]
-        await ensure_topics(address, names, self.settings.topic_partitions)
+        await ensure_topics(
+            address,
+            names,
+            self.settings.topic_partitions,
+            client_options=self.settings.kafka_client_options(),
+        )
         self.unit_topics = [self.settings.unit_topic(unit.code) for unit in units.units]
 
     def _describe(self, events: Sequence[PreparedEvent]) -> None:
@@ -1077,9 +1148,15 @@ class BenchRun:
 
         async def measure() -> Outcome:
             async with (
-                QueueWatcher(address, self.unit_topics) as watcher,
-                Publisher(address, BENCH_PREFIX) as publisher,
-                GroupProgress(address, self._groups()) as group,
+                QueueWatcher(
+                    address, self.unit_topics, client_options=self.settings.kafka_client_options()
+                ) as watcher,
+                Publisher(
+                    address, BENCH_PREFIX, client_options=self.settings.kafka_client_options()
+                ) as publisher,
+                GroupProgress(
+                    address, self._groups(), client_options=self.settings.kafka_client_options()
+                ) as group,
             ):
                 cpu_before = cpu_seconds(worker.pid)
                 first = time.perf_counter()
@@ -1093,7 +1170,7 @@ class BenchRun:
                     watcher, lambda: group.caught_up(publisher.offsets), timeout, idle=1.0
                 )
                 self.report.worker_cpu_seconds = cpu_seconds(worker.pid) - cpu_before
-            times = notification_latencies(watcher.arrivals, publisher)
+            times = notification_latencies(watcher.arrivals, publisher, self.opener)
             return times.outcome(len(events), first, complete, publish_seconds)
 
         self.report.hub = asyncio.run(measured(measure))
@@ -1120,7 +1197,10 @@ class BenchRun:
                 *topics,
             ],
             log,
-            env={"PYTHONUNBUFFERED": "1"},
+            env={
+                "PYTHONUNBUFFERED": "1",
+                "HUB_KAFKA_SECURITY_PROTOCOL": self.settings.kafka_security_protocol,
+            },
         )
         self.processes.append(bare)
         wait_for_line(log, "ready", bare, 60)
@@ -1128,8 +1208,12 @@ class BenchRun:
 
         async def measure() -> Outcome:
             async with (
-                QueueWatcher(address, [BARE_OUTPUT]) as watcher,
-                Publisher(address, BARE_PREFIX) as publisher,
+                QueueWatcher(
+                    address, [BARE_OUTPUT], client_options=self.settings.kafka_client_options()
+                ) as watcher,
+                Publisher(
+                    address, BARE_PREFIX, client_options=self.settings.kafka_client_options()
+                ) as publisher,
             ):
                 first = time.perf_counter()
                 publish_seconds = await publisher.send_all(events)
@@ -1154,16 +1238,23 @@ class BenchRun:
             f"encoding a backlog of {options.backlog:,} ordinary events and up to {urgent_pool:,} urgent ones"
         )
         calm, alarming = split_by_urgency(traffic, options.cases, options.backlog, urgent_pool, rng)
-        backlog = prepare(calm)
-        urgent = prepare(alarming)
+        backlog = prepare(calm, self.signers)
+        urgent = prepare(alarming, self.signers)
+        self._protection_costs(backlog)
         self._describe(backlog)
         self.report.backlog_events = len(backlog)
 
         async def measure() -> Outcome:
             async with (
-                QueueWatcher(address, self.unit_topics) as watcher,
-                Publisher(address, BENCH_PREFIX) as publisher,
-                GroupProgress(address, self._groups()) as group,
+                QueueWatcher(
+                    address, self.unit_topics, client_options=self.settings.kafka_client_options()
+                ) as watcher,
+                Publisher(
+                    address, BENCH_PREFIX, client_options=self.settings.kafka_client_options()
+                ) as publisher,
+                GroupProgress(
+                    address, self._groups(), client_options=self.settings.kafka_client_options()
+                ) as group,
             ):
                 seconds = await publisher.send_all(backlog)
                 backlog_ends = dict(publisher.offsets)
@@ -1193,7 +1284,7 @@ class BenchRun:
                     watcher, lambda: group.caught_up(publisher.offsets), 60, idle=1.0
                 )
                 self.report.worker_rss_mb = rss_peak_mb(worker.pid)
-            times = notification_latencies(watcher.arrivals, publisher)
+            times = notification_latencies(watcher.arrivals, publisher, self.opener)
             return times.outcome(len(backlog), started, complete)
 
         self.report.hub = asyncio.run(measured(measure))
@@ -1288,6 +1379,8 @@ def render(report: Report) -> list[str]:
         rows.append(("time applying batches, s", f"{report.batch_seconds:,.1f}", ""))
     rows += [
         ("worker CPU per event, us", f"{per_event_us:,.0f}" if report.worker_cpu_seconds else "-", ""),
+        ("  of which signature check, us", f"{report.verify_us:,.0f}" if report.verify_us else "-", ""),
+        ("  sealing one record, us", f"{report.seal_us:,.1f}" if report.seal_us else "-", ""),
         ("peak RSS, MB", f"{report.worker_rss_mb:,.0f}", f"{report.bare_rss_mb:,.0f}" if report.bare else ""),
     ]
     width = max(len(name) for name, _, _ in rows) + 2
@@ -1398,7 +1491,14 @@ def bench_command(
 # ---- the bare loop (its own process) -----------------------------------------------------------------------------
 
 
-async def bare_loop(address: str, output: str, fetch_wait_ms: int, topics: list[str]) -> None:
+async def bare_loop(
+    address: str,
+    output: str,
+    fetch_wait_ms: int,
+    topics: list[str],
+    *,
+    client_options: Mapping[str, Any] | None = None,
+) -> None:
     """Consume the inbound copies and produce each message to one output topic, waiting for the broker's
     acknowledgement once per fetched batch, as the worker does: the most a Python Kafka client does here.
 
@@ -1416,8 +1516,9 @@ async def bare_loop(address: str, output: str, fetch_wait_ms: int, topics: list[
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=fetch_wait_ms,  # the worker's: the same fetch behaviour
+        **(client_options or {}),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=address, acks="all", linger_ms=0)
+    producer = AIOKafkaProducer(bootstrap_servers=address, acks="all", linger_ms=0, **(client_options or {}))
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()
@@ -1445,4 +1546,12 @@ async def bare_loop(address: str, output: str, fetch_wait_ms: int, topics: list[
 
 
 if __name__ == "__main__":
-    asyncio.run(bare_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]))
+    asyncio.run(
+        bare_loop(
+            sys.argv[1],
+            sys.argv[2],
+            int(sys.argv[3]),
+            sys.argv[4:],
+            client_options=Settings().kafka_client_options(),
+        )
+    )

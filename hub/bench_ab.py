@@ -34,11 +34,13 @@ from typing import Annotated
 import typer
 
 from connectors.avro import hub_codec
+from connectors.keys import KeysDirectory
+from connectors.signatures import signers_for
 from hub.bench import BENCH_PREFIX, cached_store, load_or_copy, prepare, realistic_mix, say
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
-from hub.settings import Settings
+from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.repository import make_engine
 from hub.traffic import Traffic
 from hub.worker import settle_garbage_collector
@@ -74,7 +76,11 @@ def compare(
         for name in VARIANTS:
             (Path(scratch) / name).mkdir()
             pipelines[name] = _pipeline(Path(scratch) / name, traffic, cases, seed, store_cache)
-        prepared = prepare(realistic_mix(traffic, cases, events, random.Random(seed)))
+        # The pipeline alone: signatures are checked before it (hub/protection.py), so any signer will do.
+        keys = KeysDirectory(Path(scratch) / "keys")
+        keys.create_missing(list(AGENCY_SOURCES), [])
+        signers = signers_for(keys, list(AGENCY_SOURCES))
+        prepared = prepare(realistic_mix(traffic, cases, events, random.Random(seed)), signers)
         messages = [
             InboundMessage(BENCH_PREFIX + event.topic, 0, offset, None, event.key, event.value)
             for offset, event in enumerate(prepared)

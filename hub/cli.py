@@ -52,11 +52,15 @@ def _broker(settings: Settings) -> str:
 @app.command()
 def worker() -> None:
     """Run a stream worker against HUB_BROKER and HUB_DATABASE_URL, until SIGINT or SIGTERM."""
+    from hub.protection import MissingKeys
     from hub.worker import run_worker
 
     settings = Settings()
     _broker(settings)
-    run_worker(settings)
+    try:
+        run_worker(settings)
+    except MissingKeys as error:
+        _fail(f"cannot start: {error}. Create keys with `hub keys new` (README, Security).")
 
 
 @app.command()
@@ -83,6 +87,8 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
+    made = _demo_keys(settings)
+    typer.echo(f"keys       {settings.resolved_keys_dir.resolve()} ({len(made)} demo key pair(s) made)")
     broker = None
     if settings.broker:
         address = settings.broker
@@ -99,7 +105,12 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         worker_process = spawn(
             [sys.executable, "-m", "hub.cli", "worker"],
             data_dir / "worker.log",
-            env={"HUB_BROKER": address, "HUB_DATA_DIR": str(data_dir)},
+            env={
+                "HUB_BROKER": address,
+                "HUB_DATA_DIR": str(data_dir),
+                # The embedded broker is plaintext on loopback (Tansu's memory storage keeps no users).
+                **({} if settings.broker else {"HUB_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}),
+            },
         )
         typer.echo(f"worker     pid {worker_process.pid} (log {data_dir / 'worker.log'})")
         web = f"http://{settings.web_host}:{settings.web_port}"
@@ -132,12 +143,46 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         typer.echo("stopped")
 
 
+def _demo_keys(settings: Settings) -> list[str]:
+    """The embedded hub holds every party's keys in its data directory, so its demo and commands work as they
+    are; a deployment gives each agency and unit only its own (README, Security)."""
+    from connectors.keys import KeysDirectory
+    from hub.reference import load_units
+
+    units = [unit.code for unit in load_units(settings).units]
+    return KeysDirectory(settings.resolved_keys_dir).create_missing(list(AGENCY_SOURCES), units)
+
+
+def _signers(settings: Settings, agencies: list[str]) -> dict[str, Any]:
+    """Each agency's signing key: HUB_SIGNING_KEY_FILE for a single agency, else its newest in the keys dir."""
+    from connectors.keys import KeyFileError, KeysDirectory, key_id_from_path, read_private_key
+    from connectors.signatures import RecordSigner, signer_for
+
+    try:
+        if settings.signing_key_file and len(agencies) == 1:
+            path = settings.signing_key_file
+            key = read_private_key(path, "signing")
+            return {agencies[0]: RecordSigner(agencies[0], key_id_from_path(path), key)}  # type: ignore[arg-type]
+        keys = KeysDirectory(settings.resolved_keys_dir)
+        return {agency: signer_for(keys, agency) for agency in agencies}
+    except KeyFileError as error:
+        _fail(str(error))
+        raise
+
+
 def _publish_demo(address: str, settings: Settings) -> None:
     from connectors.publisher import AgencyPublisher, event_from_json
     from hub.demo import demo_scenario
 
+    signers = _signers(settings, list(AGENCY_SOURCES))
+
     async def publish() -> None:
-        async with AgencyPublisher(address, registry_url=settings.schema_registry_url) as publisher:
+        async with AgencyPublisher(
+            address,
+            signers=signers,
+            registry_url=settings.schema_registry_url,
+            client_options=settings.kafka_client_options(),
+        ) as publisher:
             for source, data in demo_scenario(datetime.now(UTC).date()):
                 event = event_from_json(data, source, datetime.now(UTC))
                 await publisher.publish(settings.topic_for(source, event.envelope.event_type), [event])
@@ -193,13 +238,24 @@ def publish(
             1,
         )
     address = _broker(settings)
+    signers = _signers(settings, [source])
     # Urgent event types go to the source's urgent lane, the rest to its events topic, each in the file's order.
     topics = [settings.topic_for(source, event.envelope.event_type) for _, event in events]
 
     async def send() -> list[Any]:
-        await ensure_topics(address, sorted(set(topics)), settings.topic_partitions)
+        await ensure_topics(
+            address,
+            sorted(set(topics)),
+            settings.topic_partitions,
+            client_options=settings.kafka_client_options(),
+        )
         results: list[Any] = [None] * len(events)
-        async with AgencyPublisher(address, registry_url=settings.schema_registry_url) as publisher:
+        async with AgencyPublisher(
+            address,
+            signers=signers,
+            registry_url=settings.schema_registry_url,
+            client_options=settings.kafka_client_options(),
+        ) as publisher:
             for lane in sorted(set(topics)):
                 indexes = [i for i, topic in enumerate(topics) if topic == lane]
                 published = await publisher.publish(lane, [events[i][1] for i in indexes])
@@ -237,13 +293,26 @@ def queue_read(
     follow: Annotated[bool, typer.Option(help="Keep reading until interrupted.")] = False,
     reader: Annotated[
         str | None,
-        typer.Option(help="Who is reading: each reader is shown each notification once (default: the unit)."),
+        typer.Option(
+            help="A reader within the unit: each reader is shown each notification once (default: the unit's)."
+        ),
+    ] = None,
+    key_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="The unit's private key (repeat for older keys). Default: HUB_UNIT_KEY_FILE, else the "
+            "unit's keys in the keys directory."
+        ),
     ] = None,
 ) -> None:
-    """Print a unit's notifications as JSON Lines, one per notification_id.
+    """Print a unit's notifications as JSON Lines, one per notification_id, opened with the unit's key.
 
     Without --from-beginning, shows what this reader has not been shown yet (all of it the first time)."""
-    from connectors.queue_reader import read_queue
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from connectors.keys import KeyFileError, KeysDirectory, key_id_from_path, read_private_key
+    from connectors.queue_reader import read_queue, reader_group
+    from connectors.sealing import Opener, SealedRecordError
     from hub.reference import load_units
     from hub.topics import ensure_topics
 
@@ -251,23 +320,108 @@ def queue_read(
     units = load_units(settings)
     if units.unit_by_code(unit) is None:
         _fail(f"unknown unit {unit!r}; known units: {', '.join(u.code for u in units.units)}")
+    try:
+        group = reader_group(settings.topic_prefix, unit, reader)
+    except ValueError as error:
+        _fail(f"--reader: {error}")
+    files = key_file or ([settings.unit_key_file] if settings.unit_key_file else [])
+    directory = KeysDirectory(settings.resolved_keys_dir)
+    try:
+        keys = {key_id_from_path(path): read_private_key(path, "sealing") for path in files}
+    except KeyFileError as error:
+        _fail(str(error))
+    opener = Opener(
+        {k: v for k, v in keys.items() if isinstance(v, X25519PrivateKey)}
+        or directory.opening_keys(directory.unit(unit))
+    )
+    if not opener.keys:
+        _fail(
+            f"no private key for unit {unit} in {directory.unit(unit)}: give --key-file, or set HUB_UNIT_KEY_FILE"
+        )
     topic = settings.unit_topic(unit)
     address = _broker(settings)
 
-    async def read() -> None:
-        await ensure_topics(address, [topic], settings.topic_partitions)
+    async def read() -> int:
+        await ensure_topics(
+            address, [topic], settings.topic_partitions, client_options=settings.kafka_client_options()
+        )
+        shown = 0
         async for notification in read_queue(
             address,
             topic,
+            opener=opener,
             from_beginning=from_beginning,
-            reader=f"{settings.topic_prefix}vlo-reader.{reader or unit}",
+            reader=group,
             idle_timeout=timeout,
             follow=follow,
+            client_options=settings.kafka_client_options(),
         ):
             typer.echo(json.dumps(notification, ensure_ascii=False))
+            shown += 1
+        return shown
 
-    with contextlib.suppress(KeyboardInterrupt):  # --follow ends with Ctrl-C
-        asyncio.run(read())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # --follow ends with Ctrl-C
+            asyncio.run(read())
+    except SealedRecordError as error:
+        _fail(f"unit {unit}'s queue holds a notification {error}", 1)
+
+
+keys_app = typer.Typer(
+    help="Keys: agencies sign what they publish, notifications and dead letters are sealed (README, Security).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(
+    agency: Annotated[str | None, typer.Option(help="An agency's Ed25519 signing key.")] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="A unit's X25519 key its notifications are sealed for.")
+    ] = None,
+    operations: Annotated[
+        bool,
+        typer.Option("--operations", help="The operations key retry and dead-letter records are sealed for."),
+    ] = False,
+) -> None:
+    """Make a key pair in the keys directory. The newest key is used from now on; older ones still verify and
+    open what was made with them, until you remove them."""
+    from connectors.keys import KeysDirectory, write_key_pair
+    from hub.reference import load_units
+
+    settings = Settings()
+    keys = KeysDirectory(settings.resolved_keys_dir)
+    if sum((agency is not None, unit is not None, operations)) != 1:
+        _fail("name exactly one owner: --agency NAME, --unit CODE or --operations")
+    if agency is not None:
+        if agency not in AGENCY_SOURCES:
+            _fail(f"unknown agency {agency!r}; expected one of {', '.join(AGENCY_SOURCES)}")
+        directory, purpose, holder = keys.agency(agency), "signing", f"agency {agency}"
+    elif unit is not None:
+        if load_units(settings).unit_by_code(unit) is None:
+            _fail(f"unknown unit {unit!r}")
+        directory, purpose, holder = keys.unit(unit), "sealing", f"unit {unit}"
+    else:
+        directory, purpose, holder = keys.operations, "sealing", "operations"
+    key_id = write_key_pair(directory, purpose)  # type: ignore[arg-type]
+    typer.echo(f"{holder}: key {key_id}")
+    typer.echo(f"  public   {directory / (key_id + '.pub')}  (the hub's copy)")
+    typer.echo(f"  private  {directory / (key_id + '.key')}  (for {holder} only; move it there)")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key in the keys directory by owner, newest last; `private` where the private key is here too."""
+    from connectors.keys import KeysDirectory, key_id_from_path
+
+    keys = KeysDirectory(Settings().resolved_keys_dir)
+    for directory in sorted(path for path in keys.root.glob("*/*") if path.is_dir()) + [keys.operations]:
+        ids = sorted({key_id_from_path(path) for path in directory.glob("*.pub")})
+        for key_id in ids:
+            private = " private" if (directory / f"{key_id}.key").exists() else ""
+            newest = " newest" if key_id == ids[-1] else ""
+            typer.echo(f"{directory.relative_to(keys.root)}  {key_id}{newest}{private}")
 
 
 dlq_app = typer.Typer(
@@ -296,12 +450,26 @@ UntilFilter = Annotated[
 
 
 def _dead_letters(settings: Settings, ids: list[str] | None = None, **filters: Any) -> tuple[list[Any], Any]:
+    from connectors.keys import KeysDirectory
+    from connectors.sealing import Opener
     from hub.dead_letters import DeadLetterFilter, purged, read_dead_letters
     from hub.store.repository import make_engine
 
     engine = make_engine(settings.resolved_database_url)
     address = _broker(settings)
-    letters = asyncio.run(read_dead_letters(address, settings.dead_letter_topic, purged(engine)))
+    keys = KeysDirectory(settings.resolved_keys_dir)
+    opener = Opener(keys.opening_keys(keys.operations))
+    if not opener.keys:
+        _fail(f"no operations private key in {keys.operations}: dead letters are sealed for it")
+    letters = asyncio.run(
+        read_dead_letters(
+            address,
+            settings.dead_letter_topic,
+            purged(engine),
+            opener,
+            client_options=settings.kafka_client_options(),
+        )
+    )
     utc = {
         k: (v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v)
         for k, v in filters.items()
@@ -367,7 +535,9 @@ def dlq_show(
             for name, value in letter.headers.items()
             if name.startswith("hub.")
         },
-        "payload": redacted_view(codec, letter.value),
+        "payload": {"unreadable": letter.unreadable}
+        if letter.unreadable
+        else redacted_view(codec, letter.value),
     }
     typer.echo(json.dumps(shown, indent=2, default=str))
     audit(engine, _operator(actor), "dlq.show", dead_letter_id, 1)
@@ -396,7 +566,12 @@ def dlq_replay(
     filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
     letters, engine = _dead_letters(settings, ids, **filters)
     who = _operator(actor)
-    sent = asyncio.run(replay(_broker(settings), letters, who, rate))
+    unreadable = [letter.id for letter in letters if letter.unreadable]
+    if unreadable:
+        _fail(f"dead letters {', '.join(unreadable)} cannot be opened with the operations keys held here")
+    sent = asyncio.run(
+        replay(_broker(settings), letters, who, rate, client_options=settings.kafka_client_options())
+    )
     audit(
         engine,
         who,

@@ -1,14 +1,16 @@
 """Dead-letter operations for operators: list, show (redacted), replay and purge, every one audited.
 
 The dead-letter topic is the record of what failed; the case store keeps the audit of what operators did with
-it and which dead letters were purged (Kafka cannot delete single records, so a purge hides them).
+it and which dead letters were purged (Kafka cannot delete single records, so a purge hides them). Each value
+on the topic is sealed for the operations key (hub/protection.py): reading one opens it, so what an operator
+shows or replays is the original, byte for byte.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from connectors.sealing import Opener, SealedRecordError, is_sealed
 from hub.settings import Settings
 from hub.store.models import OperatorAction, PurgedDeadLetter
 
@@ -31,17 +34,25 @@ class DeadLetter:
     value: bytes
     headers: dict[str, bytes]
     original_headers: list[tuple[str, bytes]] = field(default_factory=list)
+    unreadable: str | None = None  # why the value could not be opened (it is then the sealed bytes)
 
     @classmethod
-    def from_record(cls, record: Any) -> DeadLetter:
-        """From a consumed `hub.dlq` record; the agency's own headers are kept apart for a replay."""
+    def from_record(cls, record: Any, opener: Opener) -> DeadLetter:
+        """From a consumed `hub.dlq` record, opened; the agency's own headers are kept apart for a replay."""
+        value, unreadable = record.value or b"", None
+        if is_sealed(value):
+            try:
+                value = opener.open(value)
+            except SealedRecordError as error:
+                unreadable = str(error)
         return cls(
             record.partition,
             record.offset,
             record.key,
-            record.value or b"",
+            value,
             dict(record.headers),
             [h for h in record.headers if not h[0].startswith("hub.")],
+            unreadable,
         )
 
     @property
@@ -113,10 +124,19 @@ def purged(engine: Engine) -> set[tuple[int, int]]:
 
 
 async def read_dead_letters(
-    bootstrap: str, topic: str, hidden: set[tuple[int, int]], timeout: float = 10.0
+    bootstrap: str,
+    topic: str,
+    hidden: set[tuple[int, int]],
+    opener: Opener,
+    timeout: float = 10.0,
+    *,
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[DeadLetter]:
-    """Every dead letter not purged, oldest first per partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    """Every dead letter not purged, oldest first per partition. `client_options`: the broker connection's
+    security (Settings.kafka_client_options); none means plaintext."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **(client_options or {})
+    )
     await consumer.start()
     try:
         await consumer.topics()
@@ -137,15 +157,27 @@ async def read_dead_letters(
                 for record in records:
                     if (record.partition, record.offset) in hidden:
                         continue
-                    letters.append(DeadLetter.from_record(record))
+                    letters.append(DeadLetter.from_record(record, opener))
         return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
     finally:
         await consumer.stop()
 
 
-async def replay(bootstrap: str, letters: Iterable[DeadLetter], actor: str, per_second: float) -> int:
-    """Republish the original bytes to their original topic, marked as a replay, at most `per_second`."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def replay(
+    bootstrap: str,
+    letters: Iterable[DeadLetter],
+    actor: str,
+    per_second: float,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+) -> int:
+    """Republish the original bytes to their original topic, marked as a replay, at most `per_second`. A dead
+    letter that could not be opened is not replayed: its bytes are not the original's."""
+    letters = list(letters)
+    unreadable = [letter.id for letter in letters if letter.unreadable]
+    if unreadable:
+        raise SealedRecordError(f"dead letters {', '.join(unreadable)} cannot be opened with the keys given")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **(client_options or {}))
     await producer.start()
     sent = 0
     try:

@@ -2,28 +2,33 @@
 
 It reads the unit queues (the record of what was decided), not the routing path, so a failing endpoint slows
 only its own deliveries. A notification the endpoint never accepted becomes a dead letter at stage `deliver`
-with its attempts; replaying it puts it back on the queue, from where it is delivered again.
+with its attempts; replaying it puts it back on the queue, from where it is delivered again. Each request is
+signed with the unit's own secret (HUB_HTTP_SECRETS), so no unit's system can pass off a request to another
+as the hub's. The body carries the notification as it is on the queue, sealed for the unit's key: the hub
+cannot read it, and only the unit's system can (README, Security).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
 
 import httpx
 
-from connectors.avro import AvroCodec
 from connectors.http_sink import Delivery, HttpSink
-from connectors.queue_reader import notification_json
+from connectors.sealing import is_sealed
 from hub import metrics
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
 from hub.settings import Settings
-from schemas import notification_schema
 
 log = logging.getLogger(__name__)
 
+# Every notification on a unit queue names itself in this header, so a delivery need not open what is sealed for
+# the unit. Not a `hub.` header: a dead-letter replay keeps it, so the replayed notification is delivered again.
+NOTIFICATION_ID_HEADER = "notification_id"
 # Enough in flight to hide one slow endpoint's latency, few enough not to swamp a recovering one.
 CONCURRENT_DELIVERIES = 16
 
@@ -32,7 +37,6 @@ class HttpDeliveries:
     def __init__(self, settings: Settings, send: Callable[[list[OutboundRecord]], Awaitable[None]]) -> None:
         self.settings = settings
         self.send = send
-        self.codec = AvroCodec([notification_schema()])
         self.endpoints = dict(settings.http_endpoints)
         self._client: httpx.AsyncClient | None = None
         self._sinks: dict[str, HttpSink] = {}
@@ -47,6 +51,7 @@ class HttpDeliveries:
             self._sinks[unit] = HttpSink(
                 self.endpoints[unit],
                 self._client,
+                secret=self.settings.http_secrets[unit].get_secret_value(),
                 attempts=self.settings.http_attempts,
                 backoff_seconds=self.settings.http_backoff_seconds,
             )
@@ -76,10 +81,16 @@ class HttpDeliveries:
 
     async def _deliver_one(self, message: InboundMessage) -> OutboundRecord | None:
         unit = self._unit_of(message.topic)
-        body = notification_json(self.codec, message.value)
-        if unit is None or body is None:
+        notification_id = dict(message.headers).get(NOTIFICATION_ID_HEADER, b"").decode("ascii", "replace")
+        if unit is None or not notification_id or not is_sealed(message.value):
             return None  # not a notification of a unit with an endpoint: nothing to deliver
-        delivery = await self._sink(unit).deliver(body["notification_id"], body)
+        assert message.value is not None
+        body = {
+            "notification_id": notification_id,
+            "unit_code": unit,
+            "sealed": base64.b64encode(message.value).decode("ascii"),
+        }
+        delivery = await self._sink(unit).deliver(notification_id, body)
         for attempt in delivery.attempts:
             outcome = "delivered" if attempt.error_class is None else "failed"
             metrics.DELIVERIES.labels(unit=unit, outcome=outcome).inc()

@@ -95,6 +95,7 @@ class Lane:
             fetch_max_wait_ms=fetch_wait_ms,
             session_timeout_ms=int(settings.session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(max(1.0, settings.session_timeout_seconds / 5) * 1000),
+            **settings.kafka_client_options(),
         )
 
     async def _next_batch(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from connectors.avro import AvroCodec
 from connectors.registry import RegistryUnavailable
+from connectors.signatures import Unauthenticated
 from hub import metrics
 from hub.handlers import EventHandlers, IdentityConflict, UnknownReference, Unmatched
 from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_FAILURES = (OperationalError, RegistryUnavailable)
 # The hub's own errors: their messages name fields and rules, never values, so operators may read them.
-SAFE_TO_SHOW = (*PERMANENT_FAILURES, UnknownReference, IdentityConflict, NotImplementedError)
+SAFE_TO_SHOW = (*PERMANENT_FAILURES, Unauthenticated, UnknownReference, IdentityConflict, NotImplementedError)
 # A batch delivers its own notifications; the outbox sweep only takes those a crash left behind this long.
 OUTBOX_GRACE_SECONDS = 30.0
 # Events looked up ahead at a time (`EventHandlers.prefetch`): urgent work waits for one step's look-up at most.
@@ -142,11 +143,11 @@ class Pipeline:
                 # The event type of a message that failed ingest cannot be trusted: it is not a label.
                 metrics.EVENTS.labels(source or "unknown", "unknown", "dead_letter").inc()
                 log.warning("dead letter from %s@%s: %s", message.topic, message.offset, error)
-                result.dead_letters.append(self._dead_letter(message, "ingest", error, states))
+                result.dead_letters.append(self.dead_letter_for(message, "ingest", error, states))
             except Exception as error:  # a bug met by one message must not stop the others
                 metrics.EVENTS.labels(source or "unknown", "unknown", "dead_letter").inc()
                 log_without_values(log, f"dead letter from {message.topic}@{message.offset} at ingest", error)
-                result.dead_letters.append(self._dead_letter(message, "ingest", error, states))
+                result.dead_letters.append(self.dead_letter_for(message, "ingest", error, states))
         return valid, result
 
     def apply(
@@ -192,10 +193,10 @@ class Pipeline:
                         log, f"dead letter at route for {ingested.event_type} {ingested.event_id}", error
                     )
                     metrics.EVENTS.labels(ingested.source, ingested.event_type, "dead_letter").inc()
-                    result.dead_letters.append(self._dead_letter(ingested.message, "route", error, states))
+                    result.dead_letters.append(self.dead_letter_for(ingested.message, "route", error, states))
         return result
 
-    def _dead_letter(
+    def dead_letter_for(
         self, message: InboundMessage, stage: str, error: BaseException, states: Mapping[str, RetryState]
     ) -> OutboundRecord:
         metrics.DEAD_LETTERS.labels(stage=stage, error_class=type(error).__name__).inc()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.avro import AvroCodec, UndecodableMessage
+from connectors.sealing import is_sealed, sealed_key_id
 
 REDACTED = "[redacted]"
 SENSITIVE_FLAGS = ("hub.personal", "hub.clinical", "hub.offender_location")
@@ -51,6 +52,8 @@ def _redact(value: Any, schema: Any, named: dict[str, Any]) -> Any:
 
 def redacted_view(codec: AvroCodec, payload: bytes) -> dict[str, Any]:
     """What an operator may see of a payload: the decoded event with sensitive fields masked, or why not."""
+    if is_sealed(payload):  # a notification that failed delivery: sealed for its unit, not for operators
+        return {"decodable": False, "sealed_for_key": sealed_key_id(payload), "bytes": len(payload)}
     try:
         decoded = codec.decode(payload)
     except UndecodableMessage as error:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.http_sink import endpoint_url_problem
+from connectors.webhook_signature import MIN_SECRET_CHARS, secret_problem
 from routing.catalogue import is_urgent
 from schemas import AGENCIES
 
@@ -17,14 +21,43 @@ BROKER_ADDRESS_FILE = "broker.address"
 # An agency's urgent lane is its prefixed `agency.<source>` followed by this (hub/topics.py gives it one partition).
 URGENT_LANE_SUFFIX = ".urgent"
 
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+    # A refused value is not echoed in the error: it may be a secret, or a URL or DSN carrying one.
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", hide_input_in_errors=True)
 
     broker: str = Field(
         "",
         description="Kafka bootstrap servers. Empty: the broker `hub up` started (its address is in the data dir).",
     )
+    # Every Kafka client the hub starts takes these (kafka_client_options, faust_client_options): the worker, its
+    # lanes, the CLI, the publisher, the queue reader, `hub simulate` and `hub bench`.
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT",
+        description="How the hub's Kafka clients connect: PLAINTEXT (the embedded broker), SASL_PLAINTEXT, SSL or "
+        "SASL_SSL (production).",
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field(
+        "SCRAM-SHA-512",
+        description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN.",
+    )
+    kafka_sasl_username: str = Field("", description="SASL user: the principal the broker's ACLs name.")
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), description="SASL password (never shown: repr, logs and errors print asterisks)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="CA certificate (PEM) that signed the broker's, with SSL or SASL_SSL. Empty: the system's CAs.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM), for a broker that asks for TLS client authentication."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="The client certificate's private key (PEM).")
     database_url: str = Field("", description="SQLAlchemy URL. Empty: SQLite at <data_dir>/hub.db.")
     web_port: int = Field(6066, description="Port of /health, /metrics and the operations console.")
     web_host: str = Field("127.0.0.1", description="Address the web server binds to.")
@@ -70,7 +103,13 @@ class Settings(BaseSettings):
     )
     http_endpoints: dict[str, str] = Field(
         {},
-        description='Units that also receive notifications over HTTP: JSON {"YH": "https://cms.example/notify"}.',
+        description='Units that also receive notifications over HTTP: JSON {"YH": "https://cms.example/notify"}. '
+        "https only; plain http is accepted for loopback hosts alone.",
+    )
+    http_secrets: dict[str, SecretStr] = Field(
+        {},
+        description='Each HTTP endpoint\'s signing secret, per unit: JSON {"YH": "whsec_..."}; required for every '
+        f"unit in HUB_HTTP_ENDPOINTS, at least {MIN_SECRET_CHARS} characters (`whsec_` + base64, or any other string).",
     )
     http_timeout_seconds: float = Field(5.0, description="Timeout of one HTTP delivery attempt.")
     http_attempts: int = Field(
@@ -81,14 +120,119 @@ class Settings(BaseSettings):
     )
     session_timeout_seconds: float = Field(10.0, description="Consumer session timeout.")
     log_level: str = Field("info", description="Worker log level.")
+    keys_dir: Path | None = Field(
+        None,
+        description="Keys directory: agencies' public keys, units' and operations' keys (README, Security). "
+        "Empty: <data_dir>/keys.",
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        description="The publishing agency's Ed25519 private key for `hub publish` (PEM). Empty: the agency's "
+        "newest key in the keys directory.",
+    )
+    unit_key_file: Path | None = Field(
+        None,
+        description="The unit's X25519 private key for `hub queue read` (PEM). Empty: every key of the unit in "
+        "the keys directory.",
+    )
     console_secret: str = Field(
         "",
         description="Signs console sessions. Empty: a random secret kept in <data_dir>/console.secret.",
     )
 
+    @field_validator("http_endpoints")
+    @classmethod
+    def _endpoints_are_private(cls, endpoints: dict[str, str]) -> dict[str, str]:
+        for unit, url in sorted(endpoints.items()):
+            problem = endpoint_url_problem(url)
+            if problem is not None:
+                raise ValueError(f"HUB_HTTP_ENDPOINTS, unit {unit}: {problem}")
+        return endpoints
+
+    @field_validator("http_secrets")
+    @classmethod
+    def _secrets_are_strong(cls, secrets: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for unit, secret in sorted(secrets.items()):
+            problem = secret_problem(secret.get_secret_value())
+            if problem is not None:
+                raise ValueError(f"HUB_HTTP_SECRETS, unit {unit}: {problem}")
+        return secrets
+
+    @model_validator(mode="after")
+    def _every_endpoint_has_a_secret(self) -> Settings:
+        missing = sorted(set(self.http_endpoints) - set(self.http_secrets))
+        if missing:
+            raise ValueError(
+                f"HUB_HTTP_SECRETS has no secret for unit {', '.join(missing)}: every unit in HUB_HTTP_ENDPOINTS "
+                "needs its own, so its system can check that deliveries come from the hub"
+            )
+        return self
+
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'hub.db'}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol in SASL_PROTOCOLS and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"HUB_KAFKA_SECURITY_PROTOCOL={protocol} needs HUB_KAFKA_SASL_USERNAME and HUB_KAFKA_SASL_PASSWORD"
+            )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("HUB_KAFKA_SSL_KEYFILE is set without HUB_KAFKA_SSL_CERTFILE")
+        return self
+
+    def kafka_ssl_context(self) -> ssl.SSLContext:
+        """TLS for the broker connection: its certificate checked against the CA file (else the system's CAs), and
+        the client certificate if one is set."""
+        from aiokafka.helpers import create_ssl_context
+
+        def path(file: Path | None) -> str | None:
+            return str(file) if file is not None else None
+
+        return create_ssl_context(
+            cafile=path(self.kafka_ssl_cafile),
+            certfile=path(self.kafka_ssl_certfile),
+            keyfile=path(self.kafka_ssl_keyfile),
+        )
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """The security keyword arguments of an aiokafka producer, consumer or admin client."""
+        protocol = self.kafka_security_protocol
+        options: dict[str, Any] = {"security_protocol": protocol}
+        if protocol in SASL_PROTOCOLS:
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        if protocol in TLS_PROTOCOLS:
+            options["ssl_context"] = self.kafka_ssl_context()
+        return options
+
+    def faust_client_options(self) -> dict[str, Any]:
+        """The same for faust.App, which hands them to every client it starts."""
+        import faust
+
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return {}
+        if protocol == "SSL":
+            return {"broker_credentials": faust.SSLCredentials(self.kafka_ssl_context())}
+        return {
+            "broker_credentials": faust.SASLCredentials(
+                username=self.kafka_sasl_username,
+                password=self.kafka_sasl_password.get_secret_value(),
+                mechanism=self.kafka_sasl_mechanism,
+                # With a context, faust connects with SASL_SSL; without, SASL_PLAINTEXT.
+                ssl_context=self.kafka_ssl_context() if protocol == "SASL_SSL" else None,
+            )
+        }
 
     def resolved_broker(self) -> str:
         """The configured broker, else the one a running `hub up` recorded."""

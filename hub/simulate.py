@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from connectors.keys import KeyFileError
 from hub.settings import AGENCY_SOURCES, Settings
 
 if TYPE_CHECKING:
@@ -99,7 +100,9 @@ async def send_traffic(
     in `tally.errors` and the run goes on."""
     from aiokafka.errors import KafkaError
 
+    from connectors.keys import KeysDirectory
     from connectors.publisher import AgencyPublisher
+    from connectors.signatures import signers_for
     from hub.topics import ensure_topics
 
     topics = [
@@ -107,10 +110,29 @@ async def send_traffic(
         for source in AGENCY_SOURCES
         for topic in (settings.inbound_topic(source), settings.urgent_topic(source))
     ]
-    publisher = AgencyPublisher(address, registry_url=settings.schema_registry_url)
+    keys = KeysDirectory(settings.resolved_keys_dir)
+    signers = signers_for(keys, list(AGENCY_SOURCES))
+    if unsigned := [source for source in AGENCY_SOURCES if source not in signers]:
+        raise KeyFileError(
+            f"no signing key for {', '.join(unsigned)} in {keys.root}: simulated traffic is signed as each "
+            "agency's (`hub up` makes demo keys; or `hub keys new --agency NAME`)"
+        )
+    client_options = settings.kafka_client_options()
+    publisher = AgencyPublisher(
+        address,
+        signers=signers,
+        registry_url=settings.schema_registry_url,
+        client_options=client_options,
+    )
     try:
         await asyncio.wait_for(
-            ensure_topics(address, topics, settings.topic_partitions, settings.topic_replication),
+            ensure_topics(
+                address,
+                topics,
+                settings.topic_partitions,
+                settings.topic_replication,
+                client_options=client_options,
+            ),
             CONNECT_TIMEOUT_SECONDS,
         )
         await asyncio.wait_for(publisher.__aenter__(), CONNECT_TIMEOUT_SECONDS)
@@ -327,6 +349,9 @@ def simulate_command(
             asyncio.run(run())
     except BrokerUnreachable as error:
         typer.echo(f"hub: {error}; is the hub running (hub up), or HUB_BROKER set?", err=True)
+        raise typer.Exit(2) from None
+    except KeyFileError as error:
+        typer.echo(f"hub: {error}", err=True)
         raise typer.Exit(2) from None
     except asyncio.CancelledError:
         tally.interrupted = True

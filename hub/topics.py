@@ -4,6 +4,8 @@ and the dead-letter topic."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -33,9 +35,19 @@ def hub_topics(settings: Settings, unit_codes: list[str]) -> list[str]:
     ]
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int, replication: int = 1) -> None:
-    """Create the topics that do not exist yet, each with `partitions_of` its name."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+async def ensure_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int,
+    replication: int = 1,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Create the topics that do not exist yet, each with `partitions_of` its name. `client_options` are the
+    security settings (Settings.kafka_client_options); none means plaintext."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=10000, **(client_options or {})
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -25,14 +25,16 @@ from sqlalchemy.orm import Session
 
 from connectors.avro import hub_codec
 from connectors.registry import registry_for
+from connectors.sealing import SealedRecordError
 from hub import metrics
-from hub.delivery import HttpDeliveries
+from hub.delivery import NOTIFICATION_ID_HEADER, HttpDeliveries
 from hub.in_place import until_it_works
 from hub.ingest import IngestedEvent
 from hub.lanes import OrdinaryLane, UrgentLane
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
+from hub.protection import MissingKeys, RecordProtection, Unauthenticated
 from hub.publication_order import in_chunks
 from hub.reference import load_units
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
@@ -86,6 +88,17 @@ class Worker:
             self.units,
         )
         self.ladder = RetryLadder(settings.retry_topic, settings.retry_delays_seconds)
+        self.protection = RecordProtection(
+            settings,
+            [unit.code for unit in self.units.units],
+            [self.ladder.topic(t) for t in self.ladder.tiers],
+        )
+        if missing := self.protection.missing():
+            raise MissingKeys("; ".join(missing))
+        if unsigned := self.protection.agencies_without_keys():
+            log.warning(
+                "no public keys for agencies %s: their events will be dead-lettered", ", ".join(unsigned)
+            )
         self.book = RetryBook()
         self.gate = StoreGate(urgent_in_loop=settings.resolved_database_url.startswith("sqlite"))
         self.ordinary_lane = OrdinaryLane(settings, self.handle_safely)
@@ -110,6 +123,7 @@ class Worker:
             web_bind=settings.web_host,
             web_host=settings.web_host,
             datadir=str(settings.data_dir / "faust"),
+            **settings.faust_client_options(),
         )
         fetch_promptly(self.app, settings.fetch_wait_ms)
         self._define()
@@ -209,7 +223,11 @@ class Worker:
         await until_it_works(
             "creating topics",
             lambda: ensure_topics(
-                self.broker, names, self.settings.topic_partitions, self.settings.topic_replication
+                self.broker,
+                names,
+                self.settings.topic_partitions,
+                self.settings.topic_replication,
+                client_options=self.settings.kafka_client_options(),
             ),
         )
 
@@ -272,9 +290,9 @@ class Worker:
             # thread: a few events' decoding waits for nothing, and a thread would first wait for the GIL (see
             # StoreGate.run).
             if urgent:
-                valid, result = self.pipeline.ingest_all(ready, states)
+                valid, result = self._ingest(ready, states)
             else:
-                valid, result = await asyncio.to_thread(self.pipeline.ingest_all, ready, states)
+                valid, result = await asyncio.to_thread(self._ingest, ready, states)
             result = await self._apply(valid, states, should_yield, urgent, result)
         await self._settle(ready, result, states, now, records)
         while result.deferred:  # it stepped aside for urgent work: the rest goes on when its turn comes again
@@ -282,6 +300,27 @@ class Worker:
             with metrics.PROCESSING_SECONDS.time():
                 result = await self._apply(result.deferred, states, should_yield, urgent)
             await self._settle(handed, result, states, now, [])
+
+    def _ingest(
+        self, messages: list[InboundMessage], states: dict[str, RetryState]
+    ) -> tuple[list[IngestedEvent], BatchResult]:
+        """Blocking: authenticate each message (who published it), then decode and validate the authentic ones
+        (`Pipeline.ingest_all`). A message whose publisher is not proved is dead-lettered unread."""
+        authentic: list[InboundMessage] = []
+        rejected: list[tuple[InboundMessage, Unauthenticated]] = []
+        for message in messages:
+            try:
+                self.protection.authenticate(message)
+                authentic.append(message)
+            except Unauthenticated as error:
+                rejected.append((message, error))
+        valid, result = self.pipeline.ingest_all(authentic, states)
+        for message, error in rejected:
+            source = self.settings.source_of_topic(message.topic) or "unknown"
+            metrics.EVENTS.labels(source, "unknown", "dead_letter").inc()
+            log.warning("dead letter from %s@%s: %s", message.topic, message.offset, error)
+            result.dead_letters.append(self.pipeline.dead_letter_for(message, "ingest", error, states))
+        return valid, result
 
     async def _apply(
         self,
@@ -334,7 +373,25 @@ class Worker:
 
     async def handle_retries(self, tier: int, consumed: list[InboundMessage]) -> None:
         """Wait until each message's time has come, then apply it again (in the order consumed)."""
-        pending = [self.ladder.read(message) for message in consumed]
+        opened: list[InboundMessage] = []
+        for message in consumed:
+            try:
+                opened.append(self.protection.open_for_operations(message))
+            except SealedRecordError as error:  # not the hub's: nobody can say what it is
+                log.error("%s@%s cannot be opened (%s): dead letter", message.topic, message.offset, error)
+                metrics.DEAD_LETTERS.labels(stage="retry", error_class=type(error).__name__).inc()
+                await self._send_until_it_works(
+                    [
+                        dead_letter(
+                            message,
+                            self.settings.dead_letter_topic,
+                            "retry",
+                            type(error).__name__,
+                            str(error),
+                        )
+                    ]
+                )
+        pending = [self.ladder.read(message) for message in opened]
         for retry in pending:
             first_failure = retry.state.first_failure_at or _utc_now()
             self.book.wait(retry.message.key, token(retry.message), tier, first_failure)
@@ -395,7 +452,10 @@ class Worker:
         notifications = [n for n in notifications if n.release_after is None or n.release_after <= now]
         if not notifications:
             return
-        records = [OutboundRecord(n.topic, n.key, n.payload) for n in notifications]
+        records = [
+            OutboundRecord(n.topic, n.key, n.payload, [(NOTIFICATION_ID_HEADER, n.notification_id.encode())])
+            for n in notifications
+        ]
         await self._send_until_it_works(records)
         delivered = _utc_now()
         for n in notifications:
@@ -481,9 +541,10 @@ class Worker:
         await until_it_works("writing to the broker", lambda: self._send(records))
 
     async def _send(self, records: list[OutboundRecord]) -> None:
-        """Write records and wait until the broker has them all."""
+        """Write records, each sealed for the key that reads its topic, and wait until the broker has them all."""
         if not records:
             return
+        records = self.protection.seal(records)
         producer = self.app.producer
         futures = [
             await producer.send(

@@ -94,6 +94,7 @@ CATALOGUE: dict[str, EventRule] = _rules(
     EventRule("VictimAddressChanged", None),
     EventRule("VictimContacted", None),
     EventRule("NotificationAcknowledged", None),
+    EventRule("LicenceConditionsRequested", None),
 )
 del C
 

@@ -11,9 +11,12 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from connectors.sealing import Opener
 from hub.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,18 @@ RESTART_DELAY_SECONDS = 5.0
 
 
 class DeadLetterFeed:
-    def __init__(self, bootstrap: str, topic: str, max_kept: int = MAX_KEPT) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        opener: Opener,
+        max_kept: int = MAX_KEPT,
+        *,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.client_options = dict(client_options or {})  # the broker connection's security; none: plaintext
+        self.opener = opener  # the operations keys: each dead letter is sealed for them
         self.topic = topic
         self.max_kept = max_kept
         self.letters: OrderedDict[str, DeadLetter] = OrderedDict()
@@ -53,7 +66,9 @@ class DeadLetterFeed:
                 await asyncio.sleep(RESTART_DELAY_SECONDS)
 
     async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **self.client_options
+        )
         await consumer.start()
         try:
             partitions: list[TopicPartition] = []
@@ -80,7 +95,7 @@ class DeadLetterFeed:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
                 for records in batch.values():
                     for record in records:
-                        self._keep(DeadLetter.from_record(record))
+                        self._keep(DeadLetter.from_record(record, self.opener))
                         self._next[record.partition] = record.offset + 1
                 self.problem = None
                 if not self.caught_up:

@@ -62,7 +62,12 @@ class Console:
         self.settings = settings
         self.engine = worker.pipeline.engine
         self.broker = worker.broker
-        self.feed = DeadLetterFeed(worker.broker, settings.dead_letter_topic)
+        self.feed = DeadLetterFeed(
+            worker.broker,
+            settings.dead_letter_topic,
+            worker.protection.operations,
+            client_options=settings.kafka_client_options(),
+        )
         self.history = MetricsHistory()
         self.status = ConsoleStatus(settings, self.engine, self.feed, self.history, lambda: worker.consuming)
         self.signer = SessionSigner(console_secret(settings.console_secret, settings.data_dir))
@@ -117,7 +122,13 @@ class Console:
             for chunk in _chunks(letters, IDS_PER_AUDIT_ROW):
                 ids = " ".join(letter.id for letter in chunk)
                 try:
-                    done = await replay(self.broker, chunk, operator.username, REPLAY_PER_SECOND)
+                    done = await replay(
+                        self.broker,
+                        chunk,
+                        operator.username,
+                        REPLAY_PER_SECOND,
+                        client_options=self.settings.kafka_client_options(),
+                    )
                 except Exception:
                     await self.audit(operator.username, "dlq.replay_failed", ids, 0)
                     raise

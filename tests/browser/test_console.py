@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from connectors.avro import hub_codec
 from connectors.publisher import AgencyPublisher, event_from_json
 from connectors.queue_reader import notification_json
+from connectors.sealing import Sealer
 from hub.messages import InboundMessage, dead_letter
 from hub.store.models import Case, OperatorAction
 from tests.integration.conftest import Hub, new_hub, running_worker
@@ -72,7 +73,7 @@ class Traffic(threading.Thread):
         async def pump() -> None:
             stream = iter(Simulation(seed=7, first_case=uuid.uuid4().int % 1_000_000))
             deadline = time.monotonic() + self.most_seconds
-            async with AgencyPublisher(self.hub.env["HUB_BROKER"]) as publisher:
+            async with AgencyPublisher(self.hub.env["HUB_BROKER"], signers=self.hub.signers()) as publisher:
                 while not self.halt.is_set() and time.monotonic() < deadline:
                     simulated = next(stream)
                     event = event_from_json(simulated.fields, simulated.source, datetime.now(UTC))
@@ -91,7 +92,7 @@ def off_the_page_loop(work: Callable[[], T]) -> T:
 
 def publish(hub: Hub, source: str, *events: dict, validate: bool = True) -> None:
     async def send() -> None:
-        async with AgencyPublisher(hub.env["HUB_BROKER"]) as publisher:
+        async with AgencyPublisher(hub.env["HUB_BROKER"], signers=hub.signers()) as publisher:
             for data in events:
                 event = event_from_json(data, source, datetime.now(UTC), validate=validate)
                 await publisher.publish(f"{hub.prefix}agency.{source}.events", [event])
@@ -104,9 +105,11 @@ def release_dead_lettered_earlier(hub: Hub) -> str:
     event = event_from_json(release(NOMS), "prison", datetime.now(UTC))
 
     async def send() -> str:
-        async with AgencyPublisher(hub.env["HUB_BROKER"]) as publisher:
+        async with AgencyPublisher(hub.env["HUB_BROKER"], signers=hub.signers()) as publisher:
             value = publisher.encode(event)
-        original = InboundMessage(f"{hub.prefix}agency.prison.events", 0, 0, None, NOMS.encode(), value)
+        topic = f"{hub.prefix}agency.prison.events"
+        signed = hub.signer("prison").headers(topic, NOMS.encode(), value)  # as the prison published it
+        original = InboundMessage(topic, 0, 0, None, NOMS.encode(), value, signed)
         letter = dead_letter(
             original,
             f"{hub.prefix}hub.dlq",
@@ -119,9 +122,10 @@ def release_dead_lettered_earlier(hub: Hub) -> str:
         producer = AIOKafkaProducer(bootstrap_servers=hub.env["HUB_BROKER"], acks="all")
         await producer.start()
         try:
-            sent = await producer.send_and_wait(
-                letter.topic, letter.value, key=letter.key, headers=letter.headers
-            )
+            sealed = Sealer(*hub.keys.newest_sealing_key(hub.keys.operations)).seal(
+                letter.value
+            )  # as the worker
+            sent = await producer.send_and_wait(letter.topic, sealed, key=letter.key, headers=letter.headers)
         finally:
             await producer.stop()
         return f"{sent.partition}:{sent.offset}"
@@ -169,7 +173,9 @@ def victims_of_case(hub: Hub) -> list[str] | None:
 
 def queued_releases(hub: Hub) -> list[dict]:
     codec = hub_codec()
-    records = off_the_page_loop(lambda: read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}vlo.YH"))
+    records = off_the_page_loop(
+        lambda: read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}vlo.YH", opener=hub.opener("YH"))
+    )
     found = [notification_json(codec, record.value) for record in records]
     return [n for n in found if n and n["event_type"] == "PrisonerReleased" and n["case_ref"] == CASE]
 

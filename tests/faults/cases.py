@@ -100,10 +100,11 @@ def publish_all(hub: Hub, waves: list[list[Encoded]]) -> None:
         await producer.start()
         try:
             for wave in waves:
-                futures = [
-                    await producer.send(f"{hub.prefix}agency.{source}.events", value, key=key)
-                    for source, value, key in wave
-                ]
+                futures = []
+                for source, value, key in wave:
+                    topic = f"{hub.prefix}agency.{source}.events"
+                    headers = hub.signer(source).headers(topic, key, value)
+                    futures.append(await producer.send(topic, value, key=key, headers=headers))
                 await asyncio.gather(*futures)
         finally:
             await producer.stop()

@@ -1,7 +1,8 @@
 """Transient failures off the main path, in order per key, and HTTP delivery to a failing endpoint.
 
 One worker for the module (SQLite), configured with a schema registry the tests can make fail, a short retry
-ladder, and an HTTP endpoint for the North East unit that refuses half of its requests.
+ladder, and an HTTP endpoint for the North East unit that checks every request's signature and refuses half
+of the signed ones.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from connectors.avro import AvroCodec
 from connectors.publisher import event_from_json, message_key
 from connectors.queue_reader import notification_json
 from connectors.registry import SchemaRegistry, value_subject
+from connectors.webhook_signature import SECRET_PREFIX
 from schemas import event_schemas, notification_schema
 from tests.faults.cases import CODEC, Encoded, escape, identifiers, publish_all, slice_events
 from tests.faults.http_receiver import Receiver, running_receiver
 from tests.integration.conftest import Hub, new_hub, running_worker
-from tests.integration.waiting import eventually, read_topic, scrape
+from tests.integration.waiting import eventually, metrics_text, read_topic, scrape
 from tests.registry_server import RegistryServer, running_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -51,16 +53,20 @@ def faulty(
         HUB_SCHEMA_REGISTRY_URL=registry.url,
         HUB_RETRY_DELAYS_SECONDS=json.dumps(LADDER),
         HUB_HTTP_ENDPOINTS=json.dumps({"NE": receiver.url}),
+        HUB_HTTP_SECRETS=json.dumps({"NE": receiver.secret}),
         HUB_HTTP_ATTEMPTS="4",
         HUB_HTTP_BACKOFF_SECONDS="0.05",
     )
+    receiver.opener = hub.opener("NE")  # the unit's system holds the unit's key
     for _ in running_worker(hub):
         yield hub
 
 
 def queue(hub: Hub, unit: str) -> list[dict]:
     """Notifications on a unit's topic in offset order per partition (duplicates kept)."""
-    records = read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}vlo.{unit}", timeout=20)
+    records = read_topic(
+        hub.env["HUB_BROKER"], f"{hub.prefix}vlo.{unit}", timeout=20, opener=hub.opener(unit)
+    )
     return [n for n in (notification_json(NOTIFICATIONS, r.value) for r in records) if n is not None]
 
 
@@ -153,7 +159,9 @@ def test_a_message_failing_past_the_ladder_is_a_dead_letter_with_its_history(
     try:
         publish_all(faulty, [[transferred]])
         letters = eventually(
-            lambda: read_topic(faulty.env["HUB_BROKER"], f"{faulty.prefix}hub.dlq", timeout=5),
+            lambda: read_topic(
+                faulty.env["HUB_BROKER"], f"{faulty.prefix}hub.dlq", timeout=5, opener=faulty.opener()
+            ),
             lambda found: any(r.value == transferred[1] for r in found),
             timeout=90,
             interval=2,
@@ -162,7 +170,7 @@ def test_a_message_failing_past_the_ladder_is_a_dead_letter_with_its_history(
         registry.state.failing = None
 
     letter = next(r for r in letters if r.value == transferred[1])
-    headers = {k: v.decode() for k, v in letter.headers}
+    headers = {k: v.decode("utf-8", "replace") for k, v in letter.headers}
     history = json.loads(headers["hub.retry.history"])
     first, last = (
         datetime.fromisoformat(headers[h]) for h in ("hub.first_failure_at", "hub.last_failure_at")
@@ -188,12 +196,15 @@ def test_a_unit_endpoint_failing_half_its_requests_gets_every_notification_or_a_
 
     def settled() -> tuple[set[str], set[str]]:
         on_queue = {n["notification_id"] for n in queue(faulty, "NE")}
-        letters = read_topic(faulty.env["HUB_BROKER"], f"{faulty.prefix}hub.dlq", timeout=5)
+        letters = read_topic(
+            faulty.env["HUB_BROKER"], f"{faulty.prefix}hub.dlq", timeout=5, opener=faulty.opener()
+        )
+        # A notification that failed delivery is still sealed for its unit inside the dead letter: it names itself
+        # in the header it had on the queue.
         dead = {
-            notification["notification_id"]
+            dict(r.headers)["notification_id"].decode()
             for r in letters
             if dict(r.headers).get("hub.error.stage") == b"deliver"
-            and (notification := notification_json(NOTIFICATIONS, r.value)) is not None
         }
         return on_queue, dead
 
@@ -214,16 +225,26 @@ def test_a_unit_endpoint_failing_half_its_requests_gets_every_notification_or_a_
     assert undelivered == set()
     assert receiver.refused > 0 and len(dead) > 0  # half failing with 4 attempts: about 1 in 16 runs out
     assert receiver.mismatched_keys == 0  # every request names its notification as the Idempotency-Key
+    assert receiver.unreadable == 0  # and the unit's key opens each to the notification it names
+    # Every request carried a valid, fresh signature of its exact body under the unit's secret.
+    assert receiver.unverified == 0
+    assert receiver.attempts == receiver.refused + sum(receiver.delivered.values())
+    # Nor does the secret show in the worker's log or its metrics.
+    seen = (faulty.data_dir / "worker.log").read_text(errors="replace") + metrics_text(faulty.web)
+    assert receiver.secret not in seen and receiver.secret.removeprefix(SECRET_PREFIX) not in seen
     assert text_failed == receiver.refused
     assert text_delivered == sum(receiver.delivered.values())
 
     # An operator looking at one of them sees why and how often it failed, not who it is about.
-    letters = read_topic(faulty.env["HUB_BROKER"], f"{faulty.prefix}hub.dlq", timeout=5)
+    letters = read_topic(
+        faulty.env["HUB_BROKER"], f"{faulty.prefix}hub.dlq", timeout=5, opener=faulty.opener()
+    )
     letter = next(r for r in letters if dict(r.headers).get("hub.error.stage") == b"deliver")
     shown = faulty.run("dlq", "show", f"{letter.partition}:{letter.offset}", "--actor", "ops-test")
     assert shown.returncode == 0, shown.stderr
     view = json.loads(shown.stdout)
     assert view["stage"] == "deliver" and view["error_class"] == "HTTP503"
     assert view["headers"]["hub.attempts"] == "4"
-    assert view["payload"]["decodable"] is True
-    assert "Victim 9" not in shown.stdout  # the victim's name is redacted
+    # Still sealed for the unit inside: operators see which key, never the notification.
+    assert view["payload"]["sealed_for_key"] in {p.stem for p in faulty.keys.unit("NE").glob("*.pub")}
+    assert "Victim 9" not in shown.stdout

@@ -15,19 +15,21 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.faults.cases import escape, publish_all, slice_events
-from tests.integration.conftest import new_hub, running_worker
+from tests.integration.conftest import Hub, new_hub, running_worker
 from tests.integration.waiting import counter, eventually, metrics_text, scrape
 
 BACKLOG_CASES = 1500  # a sentence and a referral each: 3,000 ordinary events, several seconds' work
 
 
-def publish_urgent(broker: str, topic: str, encoded: tuple[str, bytes, bytes | None]) -> None:
+def publish_urgent(hub: Hub, topic: str, encoded: tuple[str, bytes, bytes | None]) -> None:
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=hub.env["HUB_BROKER"], acks="all")
         await producer.start()
         try:
-            _, value, key = encoded
-            await producer.send_and_wait(topic, value, key=key)
+            source, value, key = encoded
+            await producer.send_and_wait(
+                topic, value, key=key, headers=hub.signer(source).headers(topic, key, value)
+            )
         finally:
             await producer.stop()
 
@@ -54,7 +56,7 @@ def test_an_escape_is_routed_while_a_backlog_of_ordinary_events_waits(
         )
 
         publish_all(hub, [backlog])
-        publish_urgent(broker, f"{hub.prefix}agency.prison.urgent", escaped)
+        publish_urgent(hub, f"{hub.prefix}agency.prison.urgent", escaped)
         published = time.monotonic()
 
         def when_urgent_seen() -> tuple[float, float]:

@@ -60,14 +60,14 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
         # Wait until every notification is on the queue at least once (a kill between the database commit and
         # the publish leaves it to the outbox sweep, 30 s later); then a moment for stragglers.
         eventually(
-            lambda: read_topic(hub.env["HUB_BROKER"], topic, timeout=60),
+            lambda: read_topic(hub.env["HUB_BROKER"], topic, timeout=60, opener=hub.opener("YH")),
             lambda found: len({r.value for r in found}) >= expected,
             timeout=300,
             interval=10,
         )
         time.sleep(5)
         queue = hub.read_queue("YH", timeout=3)
-        raw = read_topic(hub.env["HUB_BROKER"], topic, timeout=60)
+        raw = read_topic(hub.env["HUB_BROKER"], topic, timeout=60, opener=hub.opener("YH"))
     finally:
         stop(worker, 10)
     elapsed = time.monotonic() - started

@@ -20,11 +20,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from connectors.avro import hub_codec
+from connectors.keys import KeysDirectory
+from connectors.sealing import Opener
+from connectors.signatures import RecordSigner, signer_for
 from hub.broker import EmbeddedBroker
 from hub.pipeline import Pipeline
 from hub.processes import free_port, spawn, stop
 from hub.reference import load_units
-from hub.settings import Settings
+from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.repository import make_engine
 from tests.integration.waiting import wait_until_healthy
 
@@ -108,15 +111,38 @@ class Hub:
         lines = "\n".join(json.dumps(event) for event in events) + "\n"
         return self.run("publish", "--source", source, *extra, input=lines)
 
+    @property
+    def keys(self) -> KeysDirectory:
+        return KeysDirectory(Path(self.env["HUB_KEYS_DIR"]))
+
+    def signer(self, agency: str) -> RecordSigner:
+        return signer_for(self.keys, agency)
+
+    def signers(self) -> dict[str, RecordSigner]:
+        """Every agency's signing key, as `hub simulate` holds them."""
+        return {agency: self.signer(agency) for agency in AGENCY_SOURCES}
+
+    def opener(self, unit: str | None = None) -> Opener:
+        """Opens what is sealed for a unit, or (None) for operations."""
+        return Opener(self.keys.opening_keys(self.keys.unit(unit) if unit else self.keys.operations))
+
     def read_queue(self, unit: str, timeout: float = 3.0) -> list[dict]:
         result = self.run("queue", "read", "--unit", unit, "--from-beginning", "--timeout", str(timeout))
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
+def with_keys(directory: Path) -> Path:
+    """A keys directory holding every agency's, unit's and the operations team's keys, as `hub up` makes them."""
+    units = [unit.code for unit in load_units(Settings()).units]
+    KeysDirectory(directory).create_missing(list(AGENCY_SOURCES), units)
+    return directory
+
+
 def new_hub(broker: str, database_url: str, directory: Path) -> Hub:
     tag = uuid.uuid4().hex[:8]
     env = {
+        "HUB_KEYS_DIR": str(with_keys(directory / "hub" / "keys")),
         "HUB_BROKER": broker,
         "HUB_DATABASE_URL": database_url,
         "HUB_DATA_DIR": str(directory / "hub"),
@@ -153,6 +179,7 @@ def cli(broker: str, tmp_path: Path) -> Hub:
             "HUB_BROKER": broker,
             "HUB_TOPIC_PREFIX": f"cli{uuid.uuid4().hex[:8]}.",
             "HUB_DATA_DIR": str(tmp_path),
+            "HUB_KEYS_DIR": str(with_keys(tmp_path / "keys")),
         },
         data_dir=tmp_path,
     )

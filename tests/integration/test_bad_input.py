@@ -305,15 +305,19 @@ def hub(hub: Hub) -> Hub:
     return hub
 
 
-async def _send_raw(broker: str, prefix: str, cases: list[Bad]) -> dict[str, tuple[int, int]]:
-    """Publish bytes as they are (with headers), returning each case's (partition, offset)."""
+async def _send_raw(hub: Hub, cases: list[Bad]) -> dict[str, tuple[int, int]]:
+    """Publish bytes as they are (with headers), signed by the agency whose topic they go to (what is wrong is
+    the content, not who sent it), returning each case's (partition, offset)."""
+    broker, prefix = hub.env["HUB_BROKER"], hub.prefix
     producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
     await producer.start()
     try:
         where = {}
         for case in cases:
+            topic = f"{prefix}agency.{case.source}.events"
+            signed = hub.signer(case.source).headers(topic, case.key, case.value)
             metadata = await producer.send_and_wait(
-                f"{prefix}agency.{case.source}.events", case.value, key=case.key, headers=case.headers
+                topic, case.value, key=case.key, headers=[*case.headers, *signed]
             )
             where[case.name] = (metadata.partition, metadata.offset)
         return where
@@ -323,7 +327,7 @@ async def _send_raw(broker: str, prefix: str, cases: list[Bad]) -> dict[str, tup
 
 def _publish_slice(hub: Hub, case_ref: str, noms: str, name: str, postcode: str, unit: str) -> None:
     async def publish(*events: tuple[str, dict]) -> None:
-        async with AgencyPublisher(hub.env["HUB_BROKER"]) as publisher:
+        async with AgencyPublisher(hub.env["HUB_BROKER"], signers=hub.signers()) as publisher:
             for source, data in events:
                 await publisher.publish(
                     f"{hub.prefix}agency.{source}.events", [event_from_json(data, source, datetime.now(UTC))]
@@ -349,11 +353,13 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_stream_goes_on(hub: Hu
     broker = hub.env["HUB_BROKER"]
     cases = bad_messages()
     started = time.monotonic()
-    where = asyncio.run(_send_raw(broker, hub.prefix, cases))
+    where = asyncio.run(_send_raw(hub, cases))
     _publish_slice(hub, "01BI0000999", "Z9876YX", "Sam Valid", "LS6 2AB", "YH")
 
     dead = eventually(
-        lambda: read_topic(broker, f"{hub.prefix}hub.dlq"), lambda found: len(found) >= len(cases), timeout=30
+        lambda: read_topic(broker, f"{hub.prefix}hub.dlq", opener=hub.opener()),
+        lambda found: len(found) >= len(cases),
+        timeout=30,
     )
     releases = eventually(
         lambda: [n for n in hub.read_queue("YH", timeout=1) if n["event_type"] == "PrisonerReleased"],
@@ -673,13 +679,17 @@ def test_a_null_value_is_dead_lettered_as_null(hub: Hub, worker) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
         await producer.start()
         try:
-            await producer.send_and_wait(f"{hub.prefix}agency.prison.events", None, key=b"tombstone")
+            topic = f"{hub.prefix}agency.prison.events"
+            signed = hub.signer("prison").headers(topic, b"tombstone", None)
+            await producer.send_and_wait(topic, None, key=b"tombstone", headers=signed)
         finally:
             await producer.stop()
 
     asyncio.run(send_null())
     dead = eventually(
-        lambda: read_topic(broker, f"{hub.prefix}hub.dlq"), lambda found: len(found) >= 1, timeout=20
+        lambda: read_topic(broker, f"{hub.prefix}hub.dlq", opener=hub.opener()),
+        lambda found: len(found) >= 1,
+        timeout=20,
     )
 
     assert worker.poll() is None

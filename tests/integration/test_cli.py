@@ -135,6 +135,12 @@ def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly
 
         queue = eventually(read, lambda found: len(released(found)) >= 1, timeout=30)
         assert released(queue) == [("PrisonerReleased", "vlo-demo-1")]
+        assert any(n["victim_name"] == "Demo Victim" for n in queue)  # the unit's key opens its queue
+        # On the broker itself, nobody without that key reads a name (the simulated traffic's dead letters too).
+        address = (tmp_path / "hub" / "broker.address").read_text().strip()
+        raw = read_topic(address, "vlo.YH") + read_topic(address, "hub.dlq")
+        assert raw and all(b"Demo Victim" not in (record.value or b"") for record in raw)
+        assert all(b"Not to contact the victim" not in (record.value or b"") for record in raw)
 
         def consumed() -> float:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
@@ -170,6 +176,7 @@ def test_queue_read_shows_each_reader_what_it_has_not_seen_and_each_notification
     from aiokafka import AIOKafkaProducer
 
     from connectors.avro import hub_codec
+    from connectors.sealing import Sealer
     from schemas import notification_schema
 
     codec = hub_codec()
@@ -190,13 +197,17 @@ def test_queue_read_shows_each_reader_what_it_has_not_seen_and_each_notification
             },
         )
 
+    sealer = Sealer(*cli.keys.newest_sealing_key(cli.keys.unit("YH")))  # as the worker writes them
+
     def put(*values: bytes) -> None:
         async def send() -> None:
             producer = AIOKafkaProducer(bootstrap_servers=cli.env["HUB_BROKER"])
             await producer.start()
             try:
                 for value in values:
-                    await producer.send_and_wait(f"{cli.prefix}vlo.YH", value, key=b"01QR0000126")
+                    await producer.send_and_wait(
+                        f"{cli.prefix}vlo.YH", sealer.seal(value), key=b"01QR0000126"
+                    )
             finally:
                 await producer.stop()
 

@@ -39,8 +39,10 @@ def test_an_operator_finds_fixes_and_replays_a_dead_letter(hub: Hub) -> None:
         publish_ok(hub, "witness-care", big_referral)
 
         async def garbage() -> None:
-            async with AgencyPublisher(hub.env["HUB_BROKER"]) as publisher:
-                await publisher.publish_raw(f"{hub.prefix}agency.prison.events", b"not avro")
+            async with AgencyPublisher(hub.env["HUB_BROKER"], signers=hub.signers()) as publisher:
+                await publisher.publish_raw(
+                    f"{hub.prefix}agency.prison.events", b"not avro", signed_by="prison"
+                )
 
         asyncio.run(garbage())
         listed = eventually(lambda: dlq(hub), lambda found: len(found) >= 2, timeout=30)

@@ -428,14 +428,22 @@ def interleave(rng: random.Random, noise: list[Outgoing], valid: list[Outgoing])
 Sent = dict[tuple[str, int, int], Outgoing]
 
 
-async def _publish(broker: str, prefix: str, messages: list[Outgoing]) -> Sent:
-    """All sends first, then one wait: as fast as one producer goes."""
+async def _publish(hub: Hub, messages: list[Outgoing]) -> Sent:
+    """All sends first, then one wait: as fast as one producer goes. Each is signed by the agency whose topic it
+    goes to: what the fuzzer varies is the content."""
+    broker, prefix = hub.env["HUB_BROKER"], hub.prefix
     producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=20, max_request_size=2**20)
     await producer.start()
     try:
         futures = [
             await producer.send(
-                f"{prefix}agency.{m.source}.events", m.value, key=m.key, headers=list(m.headers) or None
+                f"{prefix}agency.{m.source}.events",
+                m.value,
+                key=m.key,
+                headers=[
+                    *m.headers,
+                    *hub.signer(m.source).headers(f"{prefix}agency.{m.source}.events", m.key, m.value),
+                ],
             )
             for m in messages
         ]
@@ -451,11 +459,13 @@ def _wait_consumed(hub: Hub, total: int, timeout: float) -> float:
     )
 
 
-def _release_notifications(broker: str, prefix: str, wanted: set[str]) -> list[dict[str, Any]]:
+def _release_notifications(hub: Hub, wanted: set[str]) -> list[dict[str, Any]]:
     codec = AvroCodec([notification_schema()])
     found = []
     for unit in sorted(set(UNIT_OF_POSTCODE.values())):
-        for rec in read_topic(broker, f"{prefix}vlo.{unit}", timeout=10):
+        for rec in read_topic(
+            hub.env["HUB_BROKER"], f"{hub.prefix}vlo.{unit}", timeout=10, opener=hub.opener(unit)
+        ):
             notification = codec.decode(rec.value).record
             if notification["event_type"] == "PrisonerReleased" and notification["case_ref"] in wanted:
                 found.append(notification)
@@ -490,13 +500,13 @@ def test_ten_thousand_hostile_messages_are_each_accounted_for_and_every_slice_is
     generated = time.monotonic() - clock
 
     clock = time.monotonic()
-    sent = asyncio.run(_publish(broker, hub.prefix, first))
+    sent = asyncio.run(_publish(hub, first))
     published_first = time.monotonic() - clock
     assert _wait_consumed(hub, len(first), timeout=90) == len(first), "first wave not consumed in time"
     first_wave = time.monotonic() - clock
 
     clock = time.monotonic()
-    sent |= asyncio.run(_publish(broker, hub.prefix, second))
+    sent |= asyncio.run(_publish(hub, second))
     total = len(first) + len(second)
     assert _wait_consumed(hub, total, timeout=90) == total, "second wave not consumed in time"
     second_wave = time.monotonic() - clock
@@ -507,7 +517,7 @@ def test_ten_thousand_hostile_messages_are_each_accounted_for_and_every_slice_is
     # Every slice's release reached its victim's unit, exactly once per notification_id.
     wanted = {s.case_ref for s in made}
     raw = eventually(
-        lambda: _release_notifications(broker, hub.prefix, wanted),
+        lambda: _release_notifications(hub, wanted),
         lambda found: {n["case_ref"] for n in found} == wanted,
         timeout=30,
     )
@@ -538,7 +548,7 @@ def test_ten_thousand_hostile_messages_are_each_accounted_for_and_every_slice_is
     )
     letters, all_dead = eventually(
         lambda: (
-            read_topic(broker, f"{hub.prefix}hub.dlq", timeout=30),
+            read_topic(broker, f"{hub.prefix}hub.dlq", timeout=30, opener=hub.opener()),
             counter(scrape(hub), "hub_dead_letters_total"),
         ),
         lambda found: len(found[0]) == found[1],

@@ -6,14 +6,18 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from connectors.avro import hub_codec
+from connectors.keys import KeysDirectory
 from connectors.publisher import AgencyPublisher, event_from_json
 from connectors.registry import SchemaRegistry, value_subject
+from connectors.signatures import signer_for
 from hub.topics import ensure_topics
 from schemas import event_schemas
+from tests.integration.conftest import with_keys
 from tests.integration.waiting import read_topic
 from tests.registry_server import RegistryServer, running_registry
 
@@ -29,7 +33,7 @@ def registry_server() -> Iterator[RegistryServer]:
 
 
 def test_publisher_writes_confluent_framing_the_hub_reads(
-    broker: str, registry_server: RegistryServer
+    broker: str, registry_server: RegistryServer, tmp_path: Path
 ) -> None:
     topic = f"t{uuid.uuid4().hex[:8]}.agency.prison.events"
     event = event_from_json(
@@ -45,7 +49,8 @@ def test_publisher_writes_confluent_framing_the_hub_reads(
 
     async def publish() -> None:
         await ensure_topics(broker, [topic], partitions=1)
-        async with AgencyPublisher(broker, registry_url=registry_server.url) as publisher:
+        signers = {"prison": signer_for(KeysDirectory(with_keys(tmp_path / "keys")), "prison")}
+        async with AgencyPublisher(broker, signers=signers, registry_url=registry_server.url) as publisher:
             await publisher.publish(topic, [event])
 
     asyncio.run(asyncio.wait_for(publish(), PUBLISH_TIMEOUT_SECONDS))

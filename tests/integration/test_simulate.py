@@ -22,7 +22,7 @@ from hub.store.repository import make_engine
 from hub.traffic import Traffic
 from schemas import AGENCIES, event_schemas
 from schemas.validation import InvalidEvent
-from tests.integration.conftest import HUB, ROOT, Hub
+from tests.integration.conftest import HUB, ROOT, Hub, with_keys
 from tests.integration.waiting import eventually, read_topic
 
 ROW = re.compile(r"^(?P<source>[a-z-]+)\s+(?P<events>\d+)\s+(?P<urgent>\d+)\s+(?P<invalid>\d+)$")
@@ -113,6 +113,7 @@ def test_simulate_stops_on_ctrl_c_with_the_summary_of_what_it_sent(cli: Hub) -> 
 
 def test_simulate_without_a_reachable_broker_says_so_and_fails(tmp_path: Path) -> None:
     env = {**os.environ, "HUB_BROKER": f"127.0.0.1:{free_port()}", "HUB_DATA_DIR": str(tmp_path)}
+    with_keys(tmp_path / "keys")  # signing keys for every agency: what is missing here is the broker
     result = subprocess.run(
         [*HUB, "simulate", "--rate", "10", "--duration", "2"],
         cwd=ROOT,

@@ -134,7 +134,7 @@ def test_redelivered_event_gives_no_second_notification(hub: Hub) -> None:
     publish_ok(hub, "prison", first)  # the agency retried
 
     queue = eventually(lambda: hub.read_queue("GM"), lambda found: len(releases(found)) >= 1, timeout=30)
-    raw = read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}vlo.GM")
+    raw = read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}vlo.GM", opener=hub.opener("GM"))
 
     assert len(releases(queue)) == 1
     # No duplicate written to the topic either. Counted by id on the records themselves: the overdue first-contact
@@ -180,11 +180,13 @@ def test_garbage_goes_to_the_dead_letter_topic_and_the_next_event_is_routed(hub:
     from connectors.publisher import AgencyPublisher
 
     async def send_garbage() -> None:
-        async with AgencyPublisher(hub.env["HUB_BROKER"]) as publisher:
+        async with AgencyPublisher(hub.env["HUB_BROKER"], signers=hub.signers()) as publisher:
             await publisher.publish_raw(
-                f"{hub.prefix}agency.prison.events", b"\x00not avro at all", key=b"k1"
+                f"{hub.prefix}agency.prison.events", b"\x00not avro at all", key=b"k1", signed_by="prison"
             )
-            await publisher.publish_raw(f"{hub.prefix}agency.prison.events", b"\xc3\x01" + b"\x11" * 8 + b"x")
+            await publisher.publish_raw(
+                f"{hub.prefix}agency.prison.events", b"\xc3\x01" + b"\x11" * 8 + b"x", signed_by="prison"
+            )
 
     asyncio.run(send_garbage())
     publish_ok(hub, "court", sentence("04WS0000426", "D4567EF"))
@@ -194,7 +196,11 @@ def test_garbage_goes_to_the_dead_letter_topic_and_the_next_event_is_routed(hub:
     queue = eventually(lambda: hub.read_queue("NE"), lambda found: len(releases(found)) >= 1, timeout=30)
     garbage = {b"\x00not avro at all", b"\xc3\x01" + b"\x11" * 8 + b"x"}
     dead = eventually(
-        lambda: [r for r in read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}hub.dlq") if r.value in garbage],
+        lambda: [
+            r
+            for r in read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}hub.dlq", opener=hub.opener())
+            if r.value in garbage
+        ],
         lambda found: len(found) >= 2,
         timeout=15,
     )
@@ -225,19 +231,24 @@ def test_forged_source_is_dead_lettered(hub: Hub) -> None:
     import asyncio
     from datetime import UTC, datetime
 
-    from connectors.publisher import AgencyPublisher, event_from_json
+    from connectors.publisher import AgencyPublisher, event_from_json, message_key
 
-    # A prison system claiming to be a court: valid Avro, wrong channel.
+    # A prison system claiming to be a court, under its own (prison) key: valid Avro, signed, wrong channel.
     event = event_from_json(sentence("05WS0000526", "E5678FG"), "court", datetime.now(UTC))
 
     async def send() -> None:
-        async with AgencyPublisher(hub.env["HUB_BROKER"]) as publisher:
-            await publisher.publish(f"{hub.prefix}agency.prison.events", [event])
+        async with AgencyPublisher(hub.env["HUB_BROKER"], signers=hub.signers()) as publisher:
+            topic = f"{hub.prefix}agency.prison.events"
+            await publisher.publish_raw(
+                topic, publisher.encode(event), key=message_key(event), signed_by="prison"
+            )
 
     asyncio.run(send())
     dead = eventually(
         lambda: [
-            r for r in read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}hub.dlq") if r.key == b"05WS0000526"
+            r
+            for r in read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}hub.dlq", opener=hub.opener())
+            if r.key == b"05WS0000526"
         ],
         lambda found: len(found) >= 1,
         timeout=20,

@@ -17,21 +17,25 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.avro import hub_codec
+from connectors.keys import KeysDirectory
+from connectors.signatures import signers_for
 from hub.bench import load_cases, prepare, realistic_mix
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
-from hub.settings import Settings
+from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.models import ProcessedEvent
 from hub.store.repository import make_engine
 from hub.traffic import Traffic
+from tests.integration.conftest import with_keys
 
 CASES = 30
 EVENTS = 60
 
 
-def _batch(traffic: Traffic, settings: Settings) -> list[InboundMessage]:
-    events = prepare(realistic_mix(traffic, CASES, EVENTS, random.Random(5)))
+def _batch(traffic: Traffic, settings: Settings, keys: Path) -> list[InboundMessage]:
+    signers = signers_for(KeysDirectory(with_keys(keys)), list(AGENCY_SOURCES))
+    events = prepare(realistic_mix(traffic, CASES, EVENTS, random.Random(5)), signers)
     return [
         InboundMessage(settings.topic_prefix + event.topic, 0, offset, None, event.key, event.value, [])
         for offset, event in enumerate(events)
@@ -60,7 +64,7 @@ def test_a_batch_that_yields_ends_as_one_applied_straight_through(
     today = datetime.now(UTC).date()
     reference, settings = _pipeline(f"sqlite:///{tmp_path / 'reference.db'}", Traffic(1, today, first_case=0))
     yielding, _ = _pipeline(database_url, Traffic(1, today, first_case=0))
-    messages = _batch(Traffic(1, today, first_case=0), settings)
+    messages = _batch(Traffic(1, today, first_case=0), settings, tmp_path / "keys")
     try:
         loaded = _applied(yielding)
         straight = reference.process(messages)

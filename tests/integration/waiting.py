@@ -7,12 +7,14 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.sealing import Opener, is_sealed
 from hub.processes import became_healthy
 
 T = TypeVar("T")
@@ -35,8 +37,9 @@ def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float
         time.sleep(interval)
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list:
-    """Every record on a topic, from the beginning, waiting at most `timeout` seconds."""
+def read_topic(bootstrap: str, topic: str, timeout: float = 5.0, opener: Opener | None = None) -> list:
+    """Every record on a topic, from the beginning, waiting at most `timeout` seconds; with an `opener`, each
+    sealed value opened (as its reader sees it), else as the bytes on the broker."""
 
     async def read() -> list:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
@@ -63,7 +66,9 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list:
                 positions = [await consumer.position(tp) for tp in tps]
                 if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
                     break
-            return records
+            if opener is None:
+                return records
+            return [replace(r, value=opener.open(r.value)) if is_sealed(r.value) else r for r in records]
         finally:
             await consumer.stop()
 

@@ -45,7 +45,12 @@ import pytest
 import yaml
 
 from hub.processes import free_port, spawn, stop
-from tests.integration.conftest import Hub, _postgres_database, broker  # noqa: F401  (session-scoped broker)
+from tests.integration.conftest import (  # noqa: F401  (broker: the session-scoped broker)
+    Hub,
+    _postgres_database,
+    broker,
+    with_keys,
+)
 from tests.integration.waiting import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -536,6 +541,7 @@ def scenario_run(
         "HUB_BROKER": broker,
         "HUB_DATABASE_URL": url,
         "HUB_DATA_DIR": str(data_dir / "hub"),
+        "HUB_KEYS_DIR": str(with_keys(data_dir / "hub" / "keys")),
         "HUB_TOPIC_PREFIX": f"s{tag}.",
         "HUB_APP_ID": f"hub-scenarios-{tag}",
         "HUB_WEB_PORT": str(free_port()),

@@ -6,10 +6,13 @@ from __future__ import annotations
 import random
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 from connectors.avro import hub_codec
+from connectors.keys import KeysDirectory
+from connectors.sealing import Opener, Sealer
 from hub.bench import (
     Arrival,
     Arrivals,
@@ -104,19 +107,24 @@ def _notification(number: int, source_event: str) -> bytes:
     )
 
 
-def test_a_latency_is_split_at_the_moment_the_worker_sent_its_notification() -> None:
+def test_a_latency_is_split_at_the_moment_the_worker_sent_its_notification(tmp_path: Path) -> None:
+    keys = KeysDirectory(tmp_path)
+    keys.create_missing([], ["YH"])
+    sealer = Sealer(*keys.newest_sealing_key(keys.unit("YH")))  # as the worker writes them
     publisher = Publisher.__new__(Publisher)  # only its record of what was sent is read
     publisher.sent = {"escape": 10.0, "release": 10.0, "elsewhere": 11.0}
     publisher.urgent = {"escape"}
     arrivals = Arrivals(wall_minus_perf=1_000.0)
     # Sent at perf 10.0 = wall 1,010.0; the worker's producer took the notification 30 ms later; read at 10.25.
-    escape = _notification(1, "escape")
+    escape = sealer.seal(_notification(1, "escape"))
     arrivals.add(10.25, _Record(timestamp=1_010_030, value=escape))
     arrivals.add(10.40, _Record(timestamp=1_010_300, value=escape))  # the outbox's second copy: counted once
-    arrivals.add(10.50, _Record(timestamp=1_010_100, value=_notification(2, "release")))
-    arrivals.add(10.60, _Record(timestamp=1_010_100, value=_notification(3, "not-from-the-bench")))
+    arrivals.add(10.50, _Record(timestamp=1_010_100, value=sealer.seal(_notification(2, "release"))))
+    arrivals.add(
+        10.60, _Record(timestamp=1_010_100, value=sealer.seal(_notification(3, "not-from-the-bench")))
+    )
 
-    times = notification_latencies(arrivals, publisher)
+    times = notification_latencies(arrivals, publisher, Opener(keys.opening_keys(keys.unit("YH"))))
 
     assert times.urgent == pytest.approx([250.0])
     assert times.urgent_until_sent == pytest.approx([30.0])

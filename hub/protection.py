@@ -1,0 +1,121 @@
+"""What the worker does with keys: it checks who published each agency record before reading it, and seals every
+record it writes, notifications for their unit and retry and dead-letter records for operations.
+
+Both happen at the worker's edge with the broker, so no code path between can skip them: a record reaches the
+pipeline only once authenticated, and reaches the broker only once sealed (`seal` refuses a topic it has no
+recipient for). Keys come from the keys directory (connectors/keys.py); a unit key added there is used within
+LOOK_SECONDS, without a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from connectors.keys import KeysDirectory, changed_at
+from connectors.sealing import KEY_ID_HEADER, KeyNotHeld, Opener, Sealer
+from connectors.signatures import AgencyVerifier, Unauthenticated
+from hub.messages import InboundMessage, OutboundRecord
+from hub.settings import AGENCY_SOURCES, Settings
+
+# How often the worker looks whether a recipient's keys changed: one stat call per recipient.
+LOOK_SECONDS = 1.0
+OPERATIONS = "operations"
+
+
+class MissingKeys(RuntimeError):
+    """The worker cannot protect what it writes: it does not start."""
+
+
+class RecordProtection:
+    def __init__(self, settings: Settings, unit_codes: Iterable[str], retry_topics: Iterable[str]) -> None:
+        self.keys = KeysDirectory(settings.resolved_keys_dir)
+        self.settings = settings
+        self.verifier = AgencyVerifier(self.keys, list(AGENCY_SOURCES))
+        # Every topic the worker writes, and whose key reads it.
+        self._recipient_of = {settings.unit_topic(code): code for code in unit_codes}
+        for topic in (settings.dead_letter_topic, *retry_topics):
+            self._recipient_of[topic] = OPERATIONS
+        self._sealers: dict[str, Sealer] = {}
+        self._read_at: dict[str, int | None] = {}  # each recipient's directory change time when read
+        self._looked_at: float | None = None
+        self.operations = Opener(self.keys.opening_keys(self.keys.operations))
+
+    def _directory(self, recipient: str) -> Path:
+        return self.keys.operations if recipient == OPERATIONS else self.keys.unit(recipient)
+
+    def missing(self) -> list[str]:
+        """What is missing for the worker to run: a public key for every unit and for operations, and the
+        operations private key (retry records are sealed for it)."""
+        problems = []
+        for recipient in sorted(set(self._recipient_of.values())):
+            if self.keys.newest_sealing_key(self._directory(recipient)) is None:
+                who = "operations" if recipient == OPERATIONS else f"unit {recipient}"
+                problems.append(f"no public key for {who} in {self._directory(recipient)}")
+        if not self.operations.keys:
+            problems.append(
+                f"no operations private key in {self.keys.operations} (retry records are sealed for it)"
+            )
+        return problems
+
+    def agencies_without_keys(self) -> list[str]:
+        return self.verifier.agencies_without_keys()
+
+    def authenticate(self, message: InboundMessage) -> None:
+        """Raises Unauthenticated unless the record is signed by a key of the agency whose topic it came on (a
+        record on no agency's topic is left to ingest, which rejects it)."""
+        source = self.settings.source_of_topic(message.topic)
+        if source is None:
+            return
+        self.verifier.verify(source, message.topic, message.key, message.value, dict(message.headers))
+
+    def _sealer(self, recipient: str) -> Sealer:
+        now = time.monotonic()
+        if self._looked_at is None or now - self._looked_at >= LOOK_SECONDS:
+            self._looked_at = now
+            for known in set(self._recipient_of.values()):
+                directory = self._directory(known)
+                if (changed := changed_at(directory)) != self._read_at.get(known, 0):
+                    self._read_at[known] = changed
+                    newest = self.keys.newest_sealing_key(directory)
+                    if newest is not None:
+                        self._sealers[known] = Sealer(*newest)
+                    else:
+                        self._sealers.pop(known, None)
+        sealer = self._sealers.get(recipient)
+        if sealer is None:
+            raise MissingKeys(f"no public key to seal for {recipient} in {self._directory(recipient)}")
+        return sealer
+
+    def seal(self, records: list[OutboundRecord]) -> list[OutboundRecord]:
+        """Each record with its value sealed for the key that reads its topic."""
+        sealed = []
+        for record in records:
+            recipient = self._recipient_of.get(record.topic)
+            if recipient is None:
+                raise MissingKeys(f"the worker has no recipient to seal records on {record.topic} for")
+            if record.value is None:
+                sealed.append(record)
+                continue
+            sealer = self._sealer(recipient)
+            headers = [(name, value) for name, value in record.headers if name != KEY_ID_HEADER]
+            headers.append((KEY_ID_HEADER, sealer.key_id.encode()))
+            sealed.append(replace(record, value=sealer.seal(record.value), headers=headers))
+        return sealed
+
+    def open_for_operations(self, message: InboundMessage) -> InboundMessage:
+        """A retry record as it was before it was sealed (SealedRecordError if it cannot be opened)."""
+        if message.value is None:
+            return message
+        try:
+            value = self.operations.open(message.value)
+        except KeyNotHeld:  # perhaps a key added since the worker started
+            self.operations = Opener(self.keys.opening_keys(self.keys.operations))
+            value = self.operations.open(message.value)
+        headers = [(name, value) for name, value in message.headers if name != KEY_ID_HEADER]
+        return replace(message, value=value, headers=headers)
+
+
+__all__ = ["MissingKeys", "RecordProtection", "Unauthenticated"]

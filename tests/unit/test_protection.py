@@ -1,0 +1,61 @@
+"""The worker's edge with the broker: what it writes is sealed for whoever reads that topic, and nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.keys import KeysDirectory
+from connectors.sealing import Opener, sealed_key_id
+from hub.messages import InboundMessage, OutboundRecord
+from hub.protection import MissingKeys, RecordProtection
+from hub.settings import AGENCY_SOURCES, Settings
+
+UNITS = ["YH", "GM"]
+
+
+def protection(tmp_path: Path) -> tuple[RecordProtection, KeysDirectory, Settings]:
+    settings = Settings(broker="unused:9092", topic_prefix="p.", keys_dir=tmp_path / "keys")
+    keys = KeysDirectory(tmp_path / "keys")
+    keys.create_missing(list(AGENCY_SOURCES), UNITS)
+    return RecordProtection(settings, UNITS, [settings.retry_topic(1)]), keys, settings
+
+
+def test_each_record_is_sealed_for_the_key_that_reads_its_topic(tmp_path: Path) -> None:
+    guard, keys, settings = protection(tmp_path)
+    records = [
+        OutboundRecord(settings.unit_topic("YH"), b"case", b"for Yorkshire"),
+        OutboundRecord(settings.dead_letter_topic, b"case", b"for operations", [("signature.key_id", b"k")]),
+        OutboundRecord(settings.retry_topic(1), None, b"a retry"),
+    ]
+    sealed = guard.seal(records)
+    yh = Opener(keys.opening_keys(keys.unit("YH")))
+    operations = Opener(keys.opening_keys(keys.operations))
+    assert yh.open(sealed[0].value) == b"for Yorkshire"
+    assert operations.open(sealed[1].value) == b"for operations"
+    assert operations.open(sealed[2].value) == b"a retry"
+    assert sealed[1].headers[0] == ("signature.key_id", b"k")  # the original headers travel as they were
+    assert dict(sealed[0].headers)["hub.sealed.key_id"].decode() == sealed_key_id(sealed[0].value)
+
+
+def test_a_topic_with_no_known_reader_is_refused(tmp_path: Path) -> None:
+    guard, _, settings = protection(tmp_path)
+    with pytest.raises(MissingKeys, match="no recipient"):
+        guard.seal([OutboundRecord(settings.inbound_topic("court"), None, b"x")])
+
+
+def test_a_retry_record_opens_as_it_was_written(tmp_path: Path) -> None:
+    guard, _, settings = protection(tmp_path)
+    (sealed,) = guard.seal([OutboundRecord(settings.retry_topic(1), b"k", b"original", [("a", b"1")])])
+    consumed = InboundMessage(sealed.topic, 0, 3, None, sealed.key, sealed.value, sealed.headers)
+    opened = guard.open_for_operations(consumed)
+    assert (opened.value, opened.headers) == (b"original", [("a", b"1")])
+
+
+def test_the_worker_names_every_missing_key(tmp_path: Path) -> None:
+    guard, keys, _ = protection(tmp_path)
+    assert guard.missing() == []
+    for path in keys.unit("GM").glob("*.pub"):
+        path.unlink()
+    assert guard.missing() == [f"no public key for unit GM in {keys.unit('GM')}"]
