@@ -7,6 +7,7 @@ A keys directory is laid out by owner, one key pair per file pair:
     units/<unit>/<key id>.pub        X25519: the hub seals the unit's notifications for the newest one
     units/<unit>/<key id>.key        the unit's private key (kept only where that unit reads its queue)
     operations/<key id>.pub|.key     X25519: retry and dead-letter records, which the hub and operators open
+    hub/<key id>.pub|.key            X25519: the hub seals as this sender; readers trust its public keys
 
 Key ids sort by creation (`<UTC time>-<8 hex of the public key's SHA-256>`), so "the newest key" is the
 largest id, and rotation is: add a new pair, keep the old private key until what was sealed for it has aged
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +28,8 @@ from typing import Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from connectors.sealing import Opener, Sealer
 
 PUBLIC_SUFFIX = ".pub"
 PRIVATE_SUFFIX = ".key"
@@ -135,6 +139,10 @@ class KeysDirectory:
     def operations(self) -> Path:
         return self.root / "operations"
 
+    @property
+    def hub(self) -> Path:
+        return self.root / "hub"
+
     def agency_public_keys(self, agency: str) -> dict[str, PublicKey]:
         return public_keys(self.agency(agency), "signing")
 
@@ -161,8 +169,25 @@ class KeysDirectory:
             k: v for k, v in private_keys(directory, "sealing").items() if isinstance(v, X25519PrivateKey)
         }
 
+    def senders(self) -> dict[str, X25519PublicKey]:
+        """The hub's public keys: what a reader trusts a sealed record to come from."""
+        return {k: v for k, v in public_keys(self.hub, "sealing").items() if isinstance(v, X25519PublicKey)}
+
+    def newest_sender_key(self) -> tuple[str, X25519PrivateKey] | None:
+        keys = self.opening_keys(self.hub)
+        return (max(keys), keys[max(keys)]) if keys else None
+
+    def opener(self, directory: Path, extra: Mapping[str, X25519PrivateKey] | None = None) -> Opener:
+        """Opens what the hub sealed for the owner of `directory` (and for `extra` keys given apart)."""
+        return Opener({**self.opening_keys(directory), **(extra or {})}, self.senders())
+
+    def sealer(self, directory: Path) -> Sealer | None:
+        """Seals for the newest key in `directory`, as the hub's newest key; None when either is missing."""
+        recipient, sender = self.newest_sealing_key(directory), self.newest_sender_key()
+        return Sealer(*recipient, *sender) if recipient and sender else None
+
     def create_missing(self, agencies: list[str], units: list[str]) -> list[str]:
-        """A key pair for every agency, unit and the operations team that has none: the embedded hub's demo keys,
+        """A key pair for every agency, unit, the operations team and the hub that has none: the embedded hub's demo keys,
         all in one place (a real deployment hands each private key to its owner only). Returns what it made."""
         made = []
         for agency in agencies:
@@ -173,4 +198,6 @@ class KeysDirectory:
                 made.append(f"unit {unit}: {write_key_pair(self.unit(unit), 'sealing')}")
         if not any(self.operations.glob(f"*{PUBLIC_SUFFIX}")):
             made.append(f"operations: {write_key_pair(self.operations, 'sealing')}")
+        if not any(self.hub.glob(f"*{PUBLIC_SUFFIX}")):
+            made.append(f"hub: {write_key_pair(self.hub, 'sealing')}")
         return made

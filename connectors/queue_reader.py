@@ -2,8 +2,9 @@
 
 Delivery is at least once, so a notification may sit on its topic more than once after a crash; readers
 de-duplicate on the notification id, which is stable for the same inputs. Each notification is sealed for the
-unit's key (connectors/sealing.py): the reader opens it with the unit's private keys, and stops with
-`KeyNotHeld`, naming the key id, at one sealed for a key it was not given.
+unit's key, by the hub's (connectors/sealing.py): the reader opens it with the unit's private keys, and stops
+with `KeyNotHeld`, naming the key id, at one sealed for a key it was not given. A record the hub did not seal
+is not shown: `on_forged` hears where it is and why.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.avro import AvroCodec, UndecodableMessage
-from connectors.sealing import Opener, is_sealed
+from connectors.sealing import KeyNotHeld, Opener, SealedRecordError, is_sealed
 from schemas import notification_schema
 from schemas.models import NotificationModel
 
@@ -44,6 +45,7 @@ async def read_queue(
     idle_timeout: float = 5.0,
     follow: bool = False,
     client_options: Mapping[str, Any] | None = None,
+    on_forged: Callable[[str], None] = lambda _: None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield notifications as JSON-ready dicts.
 
@@ -81,7 +83,14 @@ async def read_queue(
                     if not is_sealed(record.value):  # not written by the hub: not a notification
                         continue
                     assert record.value is not None
-                    notification = notification_json(codec, opener.open(record.value))
+                    try:
+                        opened = opener.open(record.value)
+                    except KeyNotHeld:
+                        raise  # the reader lacks one of its unit's keys: it must say so, not skip
+                    except SealedRecordError as error:  # not sealed by the hub: whoever wrote it, not shown
+                        on_forged(f"{record.topic}[{record.partition}]@{record.offset}: {error}")
+                        continue
+                    notification = notification_json(codec, opened)
                     if notification is None or notification["notification_id"] in seen:
                         continue
                     seen.add(notification["notification_id"])

@@ -1029,12 +1029,12 @@ class BenchRun:
         keys = KeysDirectory(self.keys_dir)
         keys.create_missing(list(AGENCY_SOURCES), units)
         self.signers = signers_for(keys, list(AGENCY_SOURCES))
-        self.opener = Opener({k: v for unit in units for k, v in keys.opening_keys(keys.unit(unit)).items()})
+        every_unit = {k: v for unit in units for k, v in keys.opening_keys(keys.unit(unit)).items()}
+        self.opener = Opener(every_unit, keys.senders())
 
     def _protection_costs(self, events: Sequence[PreparedEvent]) -> None:
         """What checking an agency's signature and sealing a record cost, alone, on these events."""
         from connectors.keys import KeysDirectory
-        from connectors.sealing import Sealer
         from connectors.signatures import AgencyVerifier
 
         keys = KeysDirectory(self.keys_dir)
@@ -1047,9 +1047,8 @@ class BenchRun:
                 event.source, BENCH_PREFIX + event.topic, event.key, event.value, dict(event.headers)
             )
         self.report.verify_us = (time.perf_counter() - started) / max(len(sample), 1) * 1e6
-        newest = keys.newest_sealing_key(keys.operations)
-        assert newest is not None
-        sealer = Sealer(*newest)
+        sealer = keys.sealer(keys.operations)
+        assert sealer is not None
         started = time.perf_counter()
         for event in sample:
             sealer.seal(event.value)

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -313,7 +314,9 @@ def queue_read(
     from connectors.keys import KeyFileError, KeysDirectory, key_id_from_path, read_private_key
     from connectors.queue_reader import read_queue, reader_group
     from connectors.sealing import Opener, SealedRecordError
+    from hub.dead_letters import audit
     from hub.reference import load_units
+    from hub.store.repository import make_engine
     from hub.topics import ensure_topics
 
     settings = Settings()
@@ -330,22 +333,24 @@ def queue_read(
         keys = {key_id_from_path(path): read_private_key(path, "sealing") for path in files}
     except KeyFileError as error:
         _fail(str(error))
-    opener = Opener(
-        {k: v for k, v in keys.items() if isinstance(v, X25519PrivateKey)}
-        or directory.opening_keys(directory.unit(unit))
-    )
+    given = {k: v for k, v in keys.items() if isinstance(v, X25519PrivateKey)}
+    opener = Opener(given, directory.senders()) if given else directory.opener(directory.unit(unit))
     if not opener.keys:
         _fail(
             f"no private key for unit {unit} in {directory.unit(unit)}: give --key-file, or set HUB_UNIT_KEY_FILE"
         )
+    if not opener.senders:
+        _fail(f"no hub public key in {directory.hub}: it tells the hub's notifications from anyone else's")
     topic = settings.unit_topic(unit)
     address = _broker(settings)
 
-    async def read() -> int:
+    shown = 0
+
+    async def read() -> None:
+        nonlocal shown
         await ensure_topics(
             address, [topic], settings.topic_partitions, client_options=settings.kafka_client_options()
         )
-        shown = 0
         async for notification in read_queue(
             address,
             topic,
@@ -355,16 +360,28 @@ def queue_read(
             idle_timeout=timeout,
             follow=follow,
             client_options=settings.kafka_client_options(),
+            on_forged=lambda where: typer.echo(f"hub: not shown, not sealed by the hub: {where}", err=True),
         ):
             typer.echo(json.dumps(notification, ensure_ascii=False))
             shown += 1
-        return shown
 
+    refused = None
     try:
         with contextlib.suppress(KeyboardInterrupt):  # --follow ends with Ctrl-C
             asyncio.run(read())
     except SealedRecordError as error:
-        _fail(f"unit {unit}'s queue holds a notification {error}", 1)
+        refused = error
+    # Reading a queue reads victims' names: audited under the key that opened them, refused attempts too.
+    target = f"unit {unit} reader {reader or unit}" + (f"; refused: {refused}" if refused else "")
+    audit(
+        make_engine(settings.resolved_database_url),
+        _principal(None, opener.keys),
+        "queue.read",
+        target,
+        shown,
+    )
+    if refused is not None:
+        _fail(f"unit {unit}'s queue holds a notification {refused}", 1)
 
 
 keys_app = typer.Typer(
@@ -384,6 +401,9 @@ def keys_new(
         bool,
         typer.Option("--operations", help="The operations key retry and dead-letter records are sealed for."),
     ] = False,
+    hub: Annotated[
+        bool, typer.Option("--hub", help="The hub's own key: it seals everything as this sender.")
+    ] = False,
 ) -> None:
     """Make a key pair in the keys directory. The newest key is used from now on; older ones still verify and
     open what was made with them, until you remove them."""
@@ -392,8 +412,8 @@ def keys_new(
 
     settings = Settings()
     keys = KeysDirectory(settings.resolved_keys_dir)
-    if sum((agency is not None, unit is not None, operations)) != 1:
-        _fail("name exactly one owner: --agency NAME, --unit CODE or --operations")
+    if sum((agency is not None, unit is not None, operations, hub)) != 1:
+        _fail("name exactly one owner: --agency NAME, --unit CODE, --operations or --hub")
     if agency is not None:
         if agency not in AGENCY_SOURCES:
             _fail(f"unknown agency {agency!r}; expected one of {', '.join(AGENCY_SOURCES)}")
@@ -402,8 +422,10 @@ def keys_new(
         if load_units(settings).unit_by_code(unit) is None:
             _fail(f"unknown unit {unit!r}")
         directory, purpose, holder = keys.unit(unit), "sealing", f"unit {unit}"
-    else:
+    elif operations:
         directory, purpose, holder = keys.operations, "sealing", "operations"
+    else:
+        directory, purpose, holder = keys.hub, "sealing", "the hub"
     key_id = write_key_pair(directory, purpose)  # type: ignore[arg-type]
     typer.echo(f"{holder}: key {key_id}")
     typer.echo(f"  public   {directory / (key_id + '.pub')}  (the hub's copy)")
@@ -431,12 +453,26 @@ dlq_app = typer.Typer(
 app.add_typer(dlq_app, name="dlq")
 
 
-def _operator(actor: str | None) -> str:
-    return actor or os.environ.get("HUB_OPERATOR") or getpass.getuser()
+def _principal(actor: str | None, key_ids: Iterable[str] = ()) -> str:
+    """Who acts, for the audit: the login that ran the command (the machine authenticated it), the name given by
+    --actor or HUB_OPERATOR beside it, and the ids of the keys that open the victim data it reads."""
+    login = getpass.getuser()
+    named = actor or os.environ.get("HUB_OPERATOR")
+    who = login if not named or named == login else f"{login} (as {named})"
+    keys = ", ".join(sorted(key_ids))
+    return f"{who} with key {keys}" if keys else who
+
+
+def _operations_key_ids(settings: Settings) -> list[str]:
+    from connectors.keys import KeysDirectory
+
+    keys = KeysDirectory(settings.resolved_keys_dir)
+    return sorted(keys.opening_keys(keys.operations))
 
 
 ActorOption = Annotated[
-    str | None, typer.Option(help="Who is acting (default: HUB_OPERATOR or the login name).")
+    str | None,
+    typer.Option(help="Your name, recorded beside your login in the audit (default: HUB_OPERATOR)."),
 ]
 SourceFilter = Annotated[str | None, typer.Option(help="Only dead letters from this agency.")]
 StageFilter = Annotated[str | None, typer.Option(help="Only this failed stage (ingest, route, ...).")]
@@ -451,14 +487,13 @@ UntilFilter = Annotated[
 
 def _dead_letters(settings: Settings, ids: list[str] | None = None, **filters: Any) -> tuple[list[Any], Any]:
     from connectors.keys import KeysDirectory
-    from connectors.sealing import Opener
     from hub.dead_letters import DeadLetterFilter, purged, read_dead_letters
     from hub.store.repository import make_engine
 
     engine = make_engine(settings.resolved_database_url)
     address = _broker(settings)
     keys = KeysDirectory(settings.resolved_keys_dir)
-    opener = Opener(keys.opening_keys(keys.operations))
+    opener = keys.opener(keys.operations)
     if not opener.keys:
         _fail(f"no operations private key in {keys.operations}: dead letters are sealed for it")
     letters = asyncio.run(
@@ -507,7 +542,7 @@ def dlq_list(
         typer.echo(json.dumps(letter.summary(settings, now)))
     audit(
         engine,
-        _operator(actor),
+        _principal(actor, _operations_key_ids(settings)),
         "dlq.list",
         " ".join(f"{k}={v}" for k, v in filters.items() if v) or "all",
         len(letters),
@@ -540,7 +575,7 @@ def dlq_show(
         else redacted_view(codec, letter.value),
     }
     typer.echo(json.dumps(shown, indent=2, default=str))
-    audit(engine, _operator(actor), "dlq.show", dead_letter_id, 1)
+    audit(engine, _principal(actor, _operations_key_ids(settings)), "dlq.show", dead_letter_id, 1)
 
 
 @dlq_app.command("replay")
@@ -565,7 +600,7 @@ def dlq_replay(
     settings = Settings()
     filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
     letters, engine = _dead_letters(settings, ids, **filters)
-    who = _operator(actor)
+    who = _principal(actor, _operations_key_ids(settings))
     unreadable = [letter.id for letter in letters if letter.unreadable]
     if unreadable:
         _fail(f"dead letters {', '.join(unreadable)} cannot be opened with the operations keys held here")
@@ -608,7 +643,7 @@ def dlq_purge(
     count = purge(engine, letters)
     audit(
         engine,
-        _operator(actor),
+        _principal(actor, _operations_key_ids(settings)),
         "dlq.purge",
         " ".join(f"{k}={v}" for k, v in filters.items() if v) or "all",
         count,

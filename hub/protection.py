@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from connectors.keys import KeysDirectory, changed_at
-from connectors.sealing import KEY_ID_HEADER, KeyNotHeld, Opener, Sealer
+from connectors.sealing import KEY_ID_HEADER, KeyNotHeld, Sealer, UnknownSender
 from connectors.signatures import AgencyVerifier, Unauthenticated
 from hub.messages import InboundMessage, OutboundRecord
 from hub.settings import AGENCY_SOURCES, Settings
@@ -39,9 +39,10 @@ class RecordProtection:
         for topic in (settings.dead_letter_topic, *retry_topics):
             self._recipient_of[topic] = OPERATIONS
         self._sealers: dict[str, Sealer] = {}
-        self._read_at: dict[str, int | None] = {}  # each recipient's directory change time when read
+        # Change times of each recipient's directory and the hub's, when its sealer was made.
+        self._read_at: dict[str, tuple[int | None, int | None]] = {}
         self._looked_at: float | None = None
-        self.operations = Opener(self.keys.opening_keys(self.keys.operations))
+        self.operations = self.keys.opener(self.keys.operations)
 
     def _directory(self, recipient: str) -> Path:
         return self.keys.operations if recipient == OPERATIONS else self.keys.unit(recipient)
@@ -58,6 +59,8 @@ class RecordProtection:
             problems.append(
                 f"no operations private key in {self.keys.operations} (retry records are sealed for it)"
             )
+        if self.keys.newest_sender_key() is None:
+            problems.append(f"no hub private key in {self.keys.hub} (the hub seals what it writes as it)")
         return problems
 
     def agencies_without_keys(self) -> list[str]:
@@ -77,16 +80,19 @@ class RecordProtection:
             self._looked_at = now
             for known in set(self._recipient_of.values()):
                 directory = self._directory(known)
-                if (changed := changed_at(directory)) != self._read_at.get(known, 0):
+                changed = (changed_at(directory), changed_at(self.keys.hub))
+                if changed != self._read_at.get(known):
                     self._read_at[known] = changed
-                    newest = self.keys.newest_sealing_key(directory)
-                    if newest is not None:
-                        self._sealers[known] = Sealer(*newest)
+                    sealer = self.keys.sealer(directory)
+                    if sealer is not None:
+                        self._sealers[known] = sealer
                     else:
                         self._sealers.pop(known, None)
         sealer = self._sealers.get(recipient)
         if sealer is None:
-            raise MissingKeys(f"no public key to seal for {recipient} in {self._directory(recipient)}")
+            raise MissingKeys(
+                f"no key to seal for {recipient} in {self._directory(recipient)}, or no hub key in {self.keys.hub}"
+            )
         return sealer
 
     def seal(self, records: list[OutboundRecord]) -> list[OutboundRecord]:
@@ -111,8 +117,8 @@ class RecordProtection:
             return message
         try:
             value = self.operations.open(message.value)
-        except KeyNotHeld:  # perhaps a key added since the worker started
-            self.operations = Opener(self.keys.opening_keys(self.keys.operations))
+        except (KeyNotHeld, UnknownSender):  # perhaps a key added since the worker started
+            self.operations = self.keys.opener(self.keys.operations)
             value = self.operations.open(message.value)
         headers = [(name, value) for name, value in message.headers if name != KEY_ID_HEADER]
         return replace(message, value=value, headers=headers)

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from connectors.avro import hub_codec
 from connectors.publisher import AgencyPublisher, event_from_json
 from connectors.queue_reader import notification_json
-from connectors.sealing import Sealer
 from hub.messages import InboundMessage, dead_letter
 from hub.store.models import Case, OperatorAction
 from tests.integration.conftest import Hub, new_hub, running_worker
@@ -122,9 +121,7 @@ def release_dead_lettered_earlier(hub: Hub) -> str:
         producer = AIOKafkaProducer(bootstrap_servers=hub.env["HUB_BROKER"], acks="all")
         await producer.start()
         try:
-            sealed = Sealer(*hub.keys.newest_sealing_key(hub.keys.operations)).seal(
-                letter.value
-            )  # as the worker
+            sealed = hub.keys.sealer(hub.keys.operations).seal(letter.value)  # as the worker
             sent = await producer.send_and_wait(letter.topic, sealed, key=letter.key, headers=letter.headers)
         finally:
             await producer.stop()

@@ -124,7 +124,7 @@ class Hub:
 
     def opener(self, unit: str | None = None) -> Opener:
         """Opens what is sealed for a unit, or (None) for operations."""
-        return Opener(self.keys.opening_keys(self.keys.unit(unit) if unit else self.keys.operations))
+        return self.keys.opener(self.keys.unit(unit) if unit else self.keys.operations)
 
     def read_queue(self, unit: str, timeout: float = 3.0) -> list[dict]:
         result = self.run("queue", "read", "--unit", unit, "--from-beginning", "--timeout", str(timeout))

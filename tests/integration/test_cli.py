@@ -176,7 +176,6 @@ def test_queue_read_shows_each_reader_what_it_has_not_seen_and_each_notification
     from aiokafka import AIOKafkaProducer
 
     from connectors.avro import hub_codec
-    from connectors.sealing import Sealer
     from schemas import notification_schema
 
     codec = hub_codec()
@@ -197,7 +196,7 @@ def test_queue_read_shows_each_reader_what_it_has_not_seen_and_each_notification
             },
         )
 
-    sealer = Sealer(*cli.keys.newest_sealing_key(cli.keys.unit("YH")))  # as the worker writes them
+    sealer = cli.keys.sealer(cli.keys.unit("YH"))  # as the worker writes them
 
     def put(*values: bytes) -> None:
         async def send() -> None:

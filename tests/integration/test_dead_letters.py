@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 
 from sqlalchemy import create_engine, select
@@ -68,7 +69,8 @@ def test_an_operator_finds_fixes_and_replays_a_dead_letter(hub: Hub) -> None:
     assert view["headers"]["hub.original.topic"].endswith("agency.witness-care.events")
     assert view["payload"]["event_type"] == "VictimReferred"
     victim = view["payload"]["event"]["victim"]
-    assert victim["name"] == victim["address"] == victim["accessibility_needs"] == "[redacted]"
+    assert victim["name"] == victim["accessibility_needs"] == "[hidden]"
+    assert victim["address"] == {"lines": ["[hidden]"], "town": "[hidden]", "postcode": "[hidden]"}
     assert victim["person_ref"] == "WC-9"  # a reference, not contact details: operators need it to follow up
     assert "Robin" not in shown.stdout and "LS6" not in shown.stdout and "large print" not in shown.stdout
 
@@ -97,7 +99,10 @@ def test_an_operator_finds_fixes_and_replays_a_dead_letter(hub: Hub) -> None:
             for a in session.scalars(select(OperatorAction).order_by(OperatorAction.id))
         ]
     engine.dispose()
-    assert ("test-operator", "dlq.show", 1) in actions
-    assert ("test-operator", "dlq.replay", 1) in actions
-    assert ("test-operator", "dlq.purge", 1) in actions
+    # Each under the login that ran it, the name it gave, and the operations key that opened the dead letters.
+    operations_key = next(hub.keys.operations.glob("*.key")).stem
+    who = f"{getpass.getuser()} (as test-operator) with key {operations_key}"
+    assert (who, "dlq.show", 1) in actions
+    assert (who, "dlq.replay", 1) in actions
+    assert (who, "dlq.purge", 1) in actions
     assert sum(1 for a in actions if a[1] == "dlq.list") >= 4

@@ -12,11 +12,15 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from connectors.keys import write_key_pair
 from connectors.publisher import AgencyPublisher, event_from_json
-from connectors.sealing import sealed_key_id
+from connectors.sealing import Sealer, sealed_key_id
 from connectors.signatures import RecordSigner
+from hub.store.models import OperatorAction
 from tests.integration.conftest import Hub
 from tests.integration.test_walking_skeleton import (
     allocation,
@@ -131,6 +135,20 @@ def test_the_raw_topics_hold_no_victim_data_and_each_unit_reads_only_its_own(hub
     for secret in (b"Quietname", b"Private Road", b"07700 900123", b"victim@example.org", b"exclusion zone"):
         assert secret not in blob, secret
 
+    # Someone who knows Yorkshire's public key writes a false alarm onto its queue, claiming the hub's key id.
+    recipient, hub_key = hub.keys.newest_sealing_key(hub.keys.unit("YH")), hub.keys.newest_sender_key()
+    forged = Sealer(*recipient, hub_key[0], X25519PrivateKey.generate()).seal(b"forged: prisoner escaped")
+
+    async def write_forged() -> None:
+        async with AgencyPublisher(broker, signers={}) as writer:
+            await writer.publish_raw(f"{hub.prefix}vlo.YH", forged, key=case.encode())
+
+    asyncio.run(write_forged())
+    read = hub.run("queue", "read", "--unit", "YH", "--from-beginning", "--timeout", "1")
+    assert read.returncode == 0, read.stderr
+    assert "forged" not in read.stdout and "not shown, not sealed by the hub" in read.stderr
+    assert any(json.loads(line)["case_ref"] == case for line in read.stdout.splitlines())
+
     # Another unit's key opens nothing; the reader says which key was needed, with no traceback.
     yh_key = sealed_key_id(next(r.value for r in read_topic(broker, f"{hub.prefix}vlo.YH") if r.value))
     gm_key = next(hub.keys.unit("GM").glob("*.key"))
@@ -140,6 +158,18 @@ def test_the_raw_topics_hold_no_victim_data_and_each_unit_reads_only_its_own(hub
     assert wrong.returncode == 1
     assert yh_key in wrong.stderr and "not among the keys given" in wrong.stderr
     assert "Traceback" not in wrong.stderr and "Quietname" not in wrong.stdout
+
+    # Who read which queue with which key, refused attempts included, is in the audit.
+    engine = create_engine(hub.env["HUB_DATABASE_URL"])
+    with Session(engine) as session:
+        reads = [
+            (a.actor, a.target, a.count)
+            for a in session.scalars(select(OperatorAction))
+            if a.action == "queue.read"
+        ]
+    engine.dispose()
+    assert any(yh_key in actor and count >= 1 for actor, _, count in reads)
+    assert any(gm_key.stem in actor and "refused" in target and count == 0 for actor, target, count in reads)
 
 
 def test_a_new_unit_key_seals_what_follows_and_the_old_one_still_opens_what_came_before(hub: Hub) -> None:

@@ -12,7 +12,6 @@ import pytest
 
 from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory
-from connectors.sealing import Opener, Sealer
 from hub.bench import (
     Arrival,
     Arrivals,
@@ -110,7 +109,7 @@ def _notification(number: int, source_event: str) -> bytes:
 def test_a_latency_is_split_at_the_moment_the_worker_sent_its_notification(tmp_path: Path) -> None:
     keys = KeysDirectory(tmp_path)
     keys.create_missing([], ["YH"])
-    sealer = Sealer(*keys.newest_sealing_key(keys.unit("YH")))  # as the worker writes them
+    sealer = keys.sealer(keys.unit("YH"))  # as the worker writes them
     publisher = Publisher.__new__(Publisher)  # only its record of what was sent is read
     publisher.sent = {"escape": 10.0, "release": 10.0, "elsewhere": 11.0}
     publisher.urgent = {"escape"}
@@ -124,7 +123,7 @@ def test_a_latency_is_split_at_the_moment_the_worker_sent_its_notification(tmp_p
         10.60, _Record(timestamp=1_010_100, value=sealer.seal(_notification(3, "not-from-the-bench")))
     )
 
-    times = notification_latencies(arrivals, publisher, Opener(keys.opening_keys(keys.unit("YH"))))
+    times = notification_latencies(arrivals, publisher, keys.opener(keys.unit("YH")))
 
     assert times.urgent == pytest.approx([250.0])
     assert times.urgent_until_sent == pytest.approx([30.0])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.keys import KeysDirectory
-from connectors.sealing import Opener, sealed_key_id
+from connectors.sealing import sealed_key_id
 from hub.messages import InboundMessage, OutboundRecord
 from hub.protection import MissingKeys, RecordProtection
 from hub.settings import AGENCY_SOURCES, Settings
@@ -30,8 +30,8 @@ def test_each_record_is_sealed_for_the_key_that_reads_its_topic(tmp_path: Path) 
         OutboundRecord(settings.retry_topic(1), None, b"a retry"),
     ]
     sealed = guard.seal(records)
-    yh = Opener(keys.opening_keys(keys.unit("YH")))
-    operations = Opener(keys.opening_keys(keys.operations))
+    yh = keys.opener(keys.unit("YH"))
+    operations = keys.opener(keys.operations)
     assert yh.open(sealed[0].value) == b"for Yorkshire"
     assert operations.open(sealed[1].value) == b"for operations"
     assert operations.open(sealed[2].value) == b"a retry"

@@ -7,9 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from connectors.keys import KeyFileError, KeysDirectory, write_key_pair
-from connectors.sealing import KeyNotHeld, NotSealed, Opener, SealedRecordError, Sealer, sealed_key_id
+from connectors.sealing import KeyNotHeld, NotSealed, SealedRecordError, Sealer, UnknownSender, sealed_key_id
 from connectors.signatures import AgencyVerifier, RecordSigner, Unauthenticated, signer_for
 
 TOPIC = "agency.court.events"
@@ -104,38 +105,52 @@ def test_a_key_of_the_wrong_kind_is_a_clear_error(keys: KeysDirectory, tmp_path:
 
 
 def test_a_sealed_value_opens_only_with_its_key(keys: KeysDirectory) -> None:
-    key_id, public = keys.newest_sealing_key(keys.unit("YH"))
-    sealed = Sealer(key_id, public).seal(VALUE)
+    sealed = keys.sealer(keys.unit("YH")).seal(VALUE)
+    key_id = keys.newest_sealing_key(keys.unit("YH"))[0]
     assert b"Jane" not in sealed and sealed_key_id(sealed) == key_id
-    assert Opener(keys.opening_keys(keys.unit("YH"))).open(sealed) == VALUE
+    assert keys.opener(keys.unit("YH")).open(sealed) == VALUE
     with pytest.raises(KeyNotHeld, match=key_id):
-        Opener(keys.opening_keys(keys.unit("GM"))).open(sealed)
+        keys.opener(keys.unit("GM")).open(sealed)
+
+
+def test_a_value_sealed_by_anyone_but_the_hub_does_not_open(keys: KeysDirectory) -> None:
+    recipient = keys.newest_sealing_key(keys.unit("YH"))
+    impostor = X25519PrivateKey.generate()
+    # The unit's public key is no secret: an impostor seals a notification with a key of their own...
+    with pytest.raises(UnknownSender, match="impostor-key"):
+        keys.opener(keys.unit("YH")).open(Sealer(*recipient, "impostor-key", impostor).seal(b"escaped!"))
+    # ... or claims the hub's key id without holding the hub's key.
+    hub_id = keys.newest_sender_key()[0]
+    with pytest.raises(SealedRecordError, match="was not sealed for it by sender"):
+        keys.opener(keys.unit("YH")).open(Sealer(*recipient, hub_id, impostor).seal(b"escaped!"))
 
 
 def test_a_sealed_value_that_was_altered_does_not_open(keys: KeysDirectory) -> None:
-    sealed = Sealer(*keys.newest_sealing_key(keys.unit("YH"))).seal(VALUE)
-    opener = Opener(keys.opening_keys(keys.unit("YH")))
+    sealed = keys.sealer(keys.unit("YH")).seal(VALUE)
+    opener = keys.opener(keys.unit("YH"))
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
     with pytest.raises(SealedRecordError, match="altered"):
         opener.open(tampered)
     with pytest.raises(NotSealed):
         opener.open(VALUE)
+    with pytest.raises(SealedRecordError, match="truncated"):
+        opener.open(sealed[:40])
 
 
 def test_many_records_share_a_data_key_and_each_opens(keys: KeysDirectory) -> None:
-    sealer = Sealer(*keys.newest_sealing_key(keys.unit("YH")))
+    sealer = keys.sealer(keys.unit("YH"))
     values = [f"notification {n}".encode() for n in range(50)]
     sealed = [sealer.seal(value) for value in values]
     assert len(set(sealed)) == 50  # a fresh nonce each time
-    opener = Opener(keys.opening_keys(keys.unit("YH")))
+    opener = keys.opener(keys.unit("YH"))
     assert [opener.open(value) for value in sealed] == values
 
 
 def test_after_rotation_new_values_use_the_new_key_and_old_ones_still_open(keys: KeysDirectory) -> None:
-    old = Sealer(*keys.newest_sealing_key(keys.unit("YH"))).seal(b"before")
-    write_key_pair(keys.unit("YH"), "sealing")
-    newest_id, newest = keys.newest_sealing_key(keys.unit("YH"))
-    new = Sealer(newest_id, newest).seal(b"after")
+    old = keys.sealer(keys.unit("YH")).seal(b"before")
+    newest_id = write_key_pair(keys.unit("YH"), "sealing")
+    write_key_pair(keys.hub, "sealing")  # the hub's own key rotates the same way
+    new = keys.sealer(keys.unit("YH")).seal(b"after")
     assert sealed_key_id(new) == newest_id != sealed_key_id(old)
-    opener = Opener(keys.opening_keys(keys.unit("YH")))
+    opener = keys.opener(keys.unit("YH"))
     assert (opener.open(old), opener.open(new)) == (b"before", b"after")
