@@ -82,26 +82,34 @@ def key_id_from_path(path: Path) -> str:
     return path.name.removesuffix(PRIVATE_SUFFIX).removesuffix(PUBLIC_SUFFIX)
 
 
-def read_private_key(path: Path, purpose: Purpose) -> PrivateKey:
+def _read_key(path: Path, purpose: Purpose, private: bool) -> PrivateKey | PublicKey:
+    half = "private" if private else "public"
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        data = path.read_bytes()
+        key = (
+            serialization.load_pem_private_key(data, None)
+            if private
+            else serialization.load_pem_public_key(data)
+        )
     except (OSError, ValueError, TypeError) as error:
-        raise KeyFileError(f"cannot read the private key {path} ({type(error).__name__})") from None
-    wanted = Ed25519PrivateKey if purpose == "signing" else X25519PrivateKey
-    if not isinstance(key, wanted):
-        raise KeyFileError(f"{path} is not an {'Ed25519' if purpose == 'signing' else 'X25519'} private key")
-    return key
+        raise KeyFileError(f"cannot read the {half} key {path} ({type(error).__name__})") from None
+    kinds = {
+        ("signing", True): Ed25519PrivateKey,
+        ("signing", False): Ed25519PublicKey,
+        ("sealing", True): X25519PrivateKey,
+        ("sealing", False): X25519PublicKey,
+    }
+    if not isinstance(key, kinds[purpose, private]):
+        raise KeyFileError(f"{path} is not an {'Ed25519' if purpose == 'signing' else 'X25519'} {half} key")
+    return key  # type: ignore[return-value]
+
+
+def read_private_key(path: Path, purpose: Purpose) -> PrivateKey:
+    return _read_key(path, purpose, private=True)  # type: ignore[return-value]
 
 
 def read_public_key(path: Path, purpose: Purpose) -> PublicKey:
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError, TypeError) as error:
-        raise KeyFileError(f"cannot read the public key {path} ({type(error).__name__})") from None
-    wanted = Ed25519PublicKey if purpose == "signing" else X25519PublicKey
-    if not isinstance(key, wanted):
-        raise KeyFileError(f"{path} is not an {'Ed25519' if purpose == 'signing' else 'X25519'} public key")
-    return key
+    return _read_key(path, purpose, private=False)  # type: ignore[return-value]
 
 
 def public_keys(directory: Path, purpose: Purpose) -> dict[str, PublicKey]:

@@ -58,6 +58,7 @@ def worker() -> None:
 
     settings = Settings()
     _broker(settings)
+    _embedded_keys(settings)
     try:
         run_worker(settings)
     except MissingKeys as error:
@@ -88,7 +89,9 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    made = _demo_keys(settings)
+    from hub.protection import embedded_keys
+
+    made = embedded_keys(settings)
     typer.echo(f"keys       {settings.resolved_keys_dir.resolve()} ({len(made)} demo key pair(s) made)")
     broker = None
     if settings.broker:
@@ -144,14 +147,16 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         typer.echo("stopped")
 
 
-def _demo_keys(settings: Settings) -> list[str]:
-    """The embedded hub holds every party's keys in its data directory, so its demo and commands work as they
-    are; a deployment gives each agency and unit only its own (README, Security)."""
-    from connectors.keys import KeysDirectory
-    from hub.reference import load_units
+def _embedded_keys(settings: Settings) -> None:
+    """Demo keys for a fresh embedded data directory (hub/protection.py), said on standard error when made."""
+    from hub.protection import embedded_keys
 
-    units = [unit.code for unit in load_units(settings).units]
-    return KeysDirectory(settings.resolved_keys_dir).create_missing(list(AGENCY_SOURCES), units)
+    made = embedded_keys(settings)
+    if made:
+        where = settings.resolved_keys_dir.resolve()
+        typer.echo(
+            f"hub: made {len(made)} demo key pair(s) in {where} (set HUB_KEYS_DIR for real keys)", err=True
+        )
 
 
 def _signers(settings: Settings, agencies: list[str]) -> dict[str, Any]:
@@ -171,19 +176,25 @@ def _signers(settings: Settings, agencies: list[str]) -> dict[str, Any]:
         raise
 
 
+def _publisher(address: str, settings: Settings, signers: dict[str, Any]) -> Any:
+    from connectors.publisher import AgencyPublisher
+
+    return AgencyPublisher(
+        address,
+        signers=signers,
+        registry_url=settings.schema_registry_url,
+        client_options=settings.kafka_client_options(),
+    )
+
+
 def _publish_demo(address: str, settings: Settings) -> None:
-    from connectors.publisher import AgencyPublisher, event_from_json
+    from connectors.publisher import event_from_json
     from hub.demo import demo_scenario
 
     signers = _signers(settings, list(AGENCY_SOURCES))
 
     async def publish() -> None:
-        async with AgencyPublisher(
-            address,
-            signers=signers,
-            registry_url=settings.schema_registry_url,
-            client_options=settings.kafka_client_options(),
-        ) as publisher:
+        async with _publisher(address, settings, signers) as publisher:
             for source, data in demo_scenario(datetime.now(UTC).date()):
                 event = event_from_json(data, source, datetime.now(UTC))
                 await publisher.publish(settings.topic_for(source, event.envelope.event_type), [event])
@@ -203,7 +214,7 @@ def publish(
 ) -> None:
     """Validate, encode and publish agency events (one JSON object per line) to the source's inbound topic."""
     from connectors.avro import hub_codec
-    from connectors.publisher import AgencyPublisher, event_from_json
+    from connectors.publisher import event_from_json
     from hub.topics import ensure_topics
     from schemas import event_schemas
     from schemas.validation import InvalidEvent
@@ -239,6 +250,7 @@ def publish(
             1,
         )
     address = _broker(settings)
+    _embedded_keys(settings)
     signers = _signers(settings, [source])
     # Urgent event types go to the source's urgent lane, the rest to its events topic, each in the file's order.
     topics = [settings.topic_for(source, event.envelope.event_type) for _, event in events]
@@ -251,12 +263,7 @@ def publish(
             client_options=settings.kafka_client_options(),
         )
         results: list[Any] = [None] * len(events)
-        async with AgencyPublisher(
-            address,
-            signers=signers,
-            registry_url=settings.schema_registry_url,
-            client_options=settings.kafka_client_options(),
-        ) as publisher:
+        async with _publisher(address, settings, signers) as publisher:
             for lane in sorted(set(topics)):
                 indexes = [i for i, topic in enumerate(topics) if topic == lane]
                 published = await publisher.publish(lane, [events[i][1] for i in indexes])
@@ -328,6 +335,7 @@ def queue_read(
     except ValueError as error:
         _fail(f"--reader: {error}")
     files = key_file or ([settings.unit_key_file] if settings.unit_key_file else [])
+    _embedded_keys(settings)
     directory = KeysDirectory(settings.resolved_keys_dir)
     try:
         keys = {key_id_from_path(path): read_private_key(path, "sealing") for path in files}
@@ -492,6 +500,7 @@ def _dead_letters(settings: Settings, ids: list[str] | None = None, **filters: A
 
     engine = make_engine(settings.resolved_database_url)
     address = _broker(settings)
+    _embedded_keys(settings)
     keys = KeysDirectory(settings.resolved_keys_dir)
     opener = keys.opener(keys.operations)
     if not opener.keys:

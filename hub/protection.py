@@ -29,6 +29,19 @@ class MissingKeys(RuntimeError):
     """The worker cannot protect what it writes: it does not start."""
 
 
+def embedded_keys(settings: Settings) -> list[str]:
+    """The embedded default (no HUB_KEYS_DIR) keeps every party's keys in its data directory, made on first use by
+    whichever command needs them, so `hub up`, `hub worker`, `hub publish` and `hub queue read` work from a fresh
+    clone. A deployment names its provisioned keys directory, and nothing is ever made there: a missing key is an
+    error, not a new key nobody holds. Returns what it made."""
+    if settings.keys_dir is not None:
+        return []
+    from hub.reference import load_units
+
+    units = [unit.code for unit in load_units(settings).units]
+    return KeysDirectory(settings.resolved_keys_dir).create_missing(list(AGENCY_SOURCES), units)
+
+
 class RecordProtection:
     def __init__(self, settings: Settings, unit_codes: Iterable[str], retry_topics: Iterable[str]) -> None:
         self.keys = KeysDirectory(settings.resolved_keys_dir)

@@ -103,6 +103,7 @@ async def send_traffic(
     from connectors.keys import KeysDirectory
     from connectors.publisher import AgencyPublisher
     from connectors.signatures import signers_for
+    from hub.protection import embedded_keys
     from hub.topics import ensure_topics
 
     topics = [
@@ -110,6 +111,7 @@ async def send_traffic(
         for source in AGENCY_SOURCES
         for topic in (settings.inbound_topic(source), settings.urgent_topic(source))
     ]
+    embedded_keys(settings)
     keys = KeysDirectory(settings.resolved_keys_dir)
     signers = signers_for(keys, list(AGENCY_SOURCES))
     if unsigned := [source for source in AGENCY_SOURCES if source not in signers]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from connectors.keys import KeysDirectory
 from connectors.sealing import sealed_key_id
+from hub.cli import app
 from hub.messages import InboundMessage, OutboundRecord
-from hub.protection import MissingKeys, RecordProtection
+from hub.protection import MissingKeys, RecordProtection, embedded_keys
+from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
 
 UNITS = ["YH", "GM"]
@@ -59,3 +62,25 @@ def test_the_worker_names_every_missing_key(tmp_path: Path) -> None:
     for path in keys.unit("GM").glob("*.pub"):
         path.unlink()
     assert guard.missing() == [f"no public key for unit GM in {keys.unit('GM')}"]
+
+
+def test_a_fresh_embedded_data_directory_gets_every_partys_demo_keys_once(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "hub")
+    made = embedded_keys(settings)
+    assert len(made) == len(AGENCY_SOURCES) + len(load_units(settings).units) + 2  # operations and the hub
+    assert embedded_keys(settings) == []  # kept, not made again
+
+
+def test_no_key_is_ever_made_in_a_deployments_keys_directory(tmp_path: Path) -> None:
+    provisioned = tmp_path / "provisioned"
+    provisioned.mkdir()
+    env = {
+        "HUB_DATA_DIR": str(tmp_path / "hub"),
+        "HUB_KEYS_DIR": str(provisioned),
+        "HUB_BROKER": "127.0.0.1:9",
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+    }
+    result = CliRunner().invoke(app, ["worker"], env=env)
+    assert result.exit_code == 2
+    assert "cannot start: no public key for unit" in result.output and "no hub private key" in result.output
+    assert list(provisioned.iterdir()) == []
