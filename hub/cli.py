@@ -69,7 +69,7 @@ def worker() -> None:
 def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic scenario.")] = False) -> None:
     """Start the embedded broker, database, worker and web server in the foreground (Ctrl-C stops all)."""
     from hub.broker import EmbeddedBroker
-    from hub.processes import became_healthy, spawn, stop
+    from hub.processes import CONFIGURATION_ERROR, RestartPolicy, became_healthy, spawn, stop
 
     settings = Settings()
     data_dir = settings.data_dir.resolve()
@@ -106,16 +106,14 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
     traffic = None  # --demo: simulated agency traffic, stopped before the worker and broker
     try:
         typer.echo(f"database   {settings.resolved_database_url}")
-        worker_process = spawn(
-            [sys.executable, "-m", "hub.cli", "worker"],
-            data_dir / "worker.log",
-            env={
-                "HUB_BROKER": address,
-                "HUB_DATA_DIR": str(data_dir),
-                # The embedded broker is plaintext on loopback (Tansu's memory storage keeps no users).
-                **({} if settings.broker else {"HUB_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}),
-            },
-        )
+        worker_env = {
+            "HUB_BROKER": address,
+            "HUB_DATA_DIR": str(data_dir),
+            # The embedded broker is plaintext on loopback (Tansu's memory storage keeps no users).
+            **({} if settings.broker else {"HUB_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}),
+        }
+        command = [sys.executable, "-m", "hub.cli", "worker"]
+        worker_process = spawn(command, data_dir / "worker.log", env=worker_env)
         typer.echo(f"worker     pid {worker_process.pid} (log {data_dir / 'worker.log'})")
         web = f"http://{settings.web_host}:{settings.web_port}"
         typer.echo(f"web        {web}/health  {web}/metrics")
@@ -129,13 +127,28 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
                 except Exception as error:  # the hub keeps running; the demo is a convenience
                     typer.echo(f"demo       failed: {type(error).__name__}: {error}", err=True)
                 traffic = start_demo_traffic(address, settings, typer.echo)
-        while not stopping and worker_process.poll() is None:
-            time.sleep(0.2)
-        if worker_process.poll() is not None and not stopping:
+        # A worker that dies is started again, so one crash does not take the broker and its queues with it.
+        restarts = RestartPolicy()
+        while not stopping:
+            if worker_process.poll() is None:
+                time.sleep(0.2)
+                continue
+            code = worker_process.returncode
+            delay = restarts.after_crash(time.monotonic(), code)
+            log_file = data_dir / "worker.log"
+            if delay is None:
+                why = "its configuration" if code == CONFIGURATION_ERROR else "repeated crashes"
+                typer.echo(f"worker exited with code {code}; not restarted ({why}); see {log_file}", err=True)
+                break
             typer.echo(
-                f"worker exited with code {worker_process.returncode}; see {data_dir / 'worker.log'}",
-                err=True,
+                f"worker exited with code {code}; restarting in {delay:.0f}s (see {log_file})", err=True
             )
+            deadline = time.monotonic() + delay
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if not stopping:
+                worker_process = spawn(command, log_file, env=worker_env)
+                typer.echo(f"worker     pid {worker_process.pid} (restarted)")
     finally:
         typer.echo("stopping")
         stop_demo_traffic(traffic, typer.echo)

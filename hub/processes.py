@@ -49,6 +49,34 @@ def stop(process: subprocess.Popen[bytes], timeout: float) -> int:
     return process.wait(5)
 
 
+# A worker that exits with this code has refused its configuration (missing keys, invalid settings): starting
+# it again would fail the same way.
+CONFIGURATION_ERROR = 2
+
+
+class RestartPolicy:
+    """When to start a crashed child again, as a process supervisor would: after a delay that doubles with each
+    crash close to the last (1 s, 2 s, 4 s, ... at most MAX_DELAY), and never after GIVE_UP_AFTER crashes within
+    WINDOW seconds, which is a crash loop that waiting will not mend."""
+
+    FIRST_DELAY = 1.0
+    MAX_DELAY = 30.0
+    WINDOW = 120.0
+    GIVE_UP_AFTER = 5
+
+    def __init__(self) -> None:
+        self.crashes: list[float] = []
+
+    def after_crash(self, at: float, exit_code: int | None) -> float | None:
+        """Seconds to wait before starting again; None: give up."""
+        if exit_code == CONFIGURATION_ERROR:
+            return None
+        self.crashes = [t for t in self.crashes if at - t < self.WINDOW] + [at]
+        if len(self.crashes) >= self.GIVE_UP_AFTER:
+            return None
+        return min(self.FIRST_DELAY * 2 ** (len(self.crashes) - 1), self.MAX_DELAY)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))

@@ -155,6 +155,23 @@ def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly
         # After the demo's four events, simulated agency traffic keeps the numbers moving.
         assert eventually(consumed, lambda total: total > 8, timeout=60) > 8
 
+        # A worker that dies is started again; the broker, and the queues it holds, carry on.
+        broker_pid = int(next(p for p in children if "tansu" in Path(f"/proc/{p}/cmdline").read_text()))
+        worker_pid = next(p for p in children if p != broker_pid)
+        os.kill(worker_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            output.append(line)
+            if "(restarted)" in line or line == "":
+                break
+        assert any(f"exited with code -{int(signal.SIGKILL)}; restarting" in line for line in output), (
+            "".join(output)
+        )
+        children = _children_of(up.pid)
+        assert broker_pid in children and worker_pid not in children and len(children) == 2
+        assert eventually(read, lambda found: len(released(found)) >= 1, timeout=60)
+
         started = time.monotonic()
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=15) == 0

@@ -694,3 +694,24 @@ def test_the_alert_rules_pass_their_promtool_unit_tests() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(RULE_TESTS)
+
+
+def test_the_hub_connects_to_postgresql_as_a_role_of_its_own_not_the_superuser() -> None:
+    services = compose()["services"]
+    postgres = services["postgres"]
+    superuser = postgres["environment"]["POSTGRES_USER"]
+    for name in WORKERS:
+        url = services[name]["environment"]["HUB_DATABASE_URL"]
+        assert url.startswith("postgresql+psycopg://hub:") and superuser != "hub"
+    mounted = dict(mounts(postgres))
+    script = REPO / "deploy" / "postgres" / "10-hub-role.sh"
+    assert mounted["./deploy/postgres/10-hub-role.sh"].startswith("/docker-entrypoint-initdb.d/")
+    text = script.read_text()
+    role = re.search(r"CREATE ROLE hub (.*?);", text).group(1)
+    for refused in ("NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOREPLICATION", "NOBYPASSRLS"):
+        assert refused in role
+    assert "CREATE DATABASE hub OWNER hub" in text and "REVOKE ALL ON DATABASE hub FROM PUBLIC" in text
+    assert (
+        postgres["environment"]["ROLE_PASSWORD_HUB"] == "${HUB_POSTGRES_PASSWORD:?set HUB_POSTGRES_PASSWORD}"
+    )
+    assert "$ROLE_PASSWORD_HUB" in text and "PASSWORD :'password'" in role  # never written in the file
