@@ -750,7 +750,16 @@ app.command("simulate")(simulate_command)
 
 
 def main() -> None:
-    app()
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as error:  # HUB_* settings that do not hold: say which and why, not a traceback
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            named = f"HUB_{where.upper()}: " if where else ""
+            typer.echo(f"hub: {named}{problem['msg'].removeprefix('Value error, ')}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ast
 import datetime
+import os
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import faust
@@ -188,3 +191,16 @@ def test_every_kafka_client_the_hub_starts_is_given_the_security_options() -> No
                 )
 
     assert len(calls) >= 13, calls
+
+
+def test_settings_that_do_not_hold_are_a_clear_error_naming_the_setting_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "queue", "read", "--unit", "YH"],
+        env={**os.environ, "HUB_TOPIC_PARTITIONS": "many", "HUB_KAFKA_SASL_PASSWORD": "s3cret-value"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "HUB_TOPIC_PARTITIONS: Input should be a valid integer" in result.stderr
+    assert "Traceback" not in result.stderr and "s3cret-value" not in result.stderr + result.stdout
