@@ -121,7 +121,7 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         if became_healthy(f"{web}/health", worker_process, HEALTH_WAIT_SECONDS, lambda: stopping):
             typer.echo("ready      the worker is consuming; Ctrl-C stops everything")
             if demo:
-                demo_operators(settings.resolved_database_url)
+                demo_operators(settings)
                 try:
                     _publish_demo(address, settings)
                 except Exception as error:  # the hub keeps running; the demo is a convenience

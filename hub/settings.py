@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         description="The unit's X25519 private key for `hub queue read` (PEM). Empty: every key of the unit in "
         "the keys directory.",
     )
+    public_url: str = Field(
+        "",
+        description="Where people reach the console, e.g. https://hub.example (behind a TLS proxy). https: the "
+        "sign-in cookie is sent over https only, whatever the proxy forwards.",
+    )
     console_secret: str = Field(
         "",
         description="Signs console sessions. Empty: a random secret kept in <data_dir>/console.secret.",

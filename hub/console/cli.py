@@ -5,9 +5,12 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 operators_app = typer.Typer(
     help="Operators of the console at / (viewer: sees it; admin: may also replay and purge dead letters).",
@@ -87,13 +90,21 @@ def remove(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
     typer.echo(f"operator {name} removed")
 
 
-def demo_operators(database_url: str) -> None:
-    """For `hub up --demo`: the demo's accounts, created if missing, and how to sign in with them."""
+def demo_operators(settings: Settings) -> None:
+    """For `hub up --demo`: the demo's accounts, created if missing, and how to sign in with them. Only in the
+    embedded default's own database: accounts with published passwords must never reach a real one."""
     from hub.console.operators import ensure_demo_operators
     from hub.store.repository import make_engine
 
+    if settings.database_url:
+        typer.echo(
+            "console    no demo accounts: HUB_DATABASE_URL names a database of its own; "
+            "create accounts with `hub operators add`",
+            err=True,
+        )
+        return
     try:
-        lines = ensure_demo_operators(make_engine(database_url))
+        lines = ensure_demo_operators(make_engine(settings.resolved_database_url))
     except Exception as error:  # the hub keeps running; the accounts are a convenience
         typer.echo(f"console    demo accounts not created: {type(error).__name__}", err=True)
         return

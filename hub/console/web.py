@@ -255,7 +255,8 @@ def add_console(worker: Worker) -> Console:
                 path="/",
                 httponly=True,
                 samesite="Strict",
-                secure=request.secure,
+                # Behind a TLS proxy the request itself is plain http: the configured public URL says https.
+                secure=request.secure or console.settings.public_url.startswith("https://"),
             )
             return response
 

@@ -140,6 +140,17 @@ def test_passwords_are_kept_as_salted_scrypt_hashes() -> None:
     assert not password_matches("correct horse", "plain$text")
 
 
+def test_a_password_hash_costs_scrypt_at_n_2_17_and_older_cheaper_hashes_still_verify() -> None:
+    import base64
+    import hashlib
+
+    assert hash_password("correct horse").split("$")[1:4] == [str(2**17), "8", "1"]
+    salt = b"s" * 16
+    older = hashlib.scrypt(b"correct horse", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    stored = f"scrypt${2**14}$8$1${base64.b64encode(salt).decode()}${base64.b64encode(older).decode()}"
+    assert password_matches("correct horse", stored) and not password_matches("wrong horse", stored)
+
+
 def test_operators_are_added_checked_and_removed(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
     assert add_operator(engine, "alice", "admin", "alice-password")
@@ -200,3 +211,22 @@ def test_hub_operators_adds_lists_and_removes_accounts_and_audits_it(tmp_path: P
         ("ops-lead", "operators.add", "alice role=admin"),
         ("ops-lead", "operators.remove", "alice"),
     ]
+
+
+def test_demo_accounts_are_made_only_in_the_embedded_default_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.console.cli import demo_operators
+    from hub.console.operators import find_operator
+    from hub.settings import Settings
+
+    named = f"sqlite:///{tmp_path / 'named.db'}"
+    demo_operators(Settings(database_url=named, data_dir=tmp_path / "a"))
+    assert "no demo accounts" in capsys.readouterr().err
+    assert find_operator(make_engine(named), "admin") is None
+
+    embedded = Settings(database_url="", data_dir=tmp_path / "b")
+    (tmp_path / "b").mkdir()
+    demo_operators(embedded)
+    assert "sign in as admin / demo-admin" in capsys.readouterr().out
+    assert find_operator(make_engine(embedded.resolved_database_url), "admin") is not None
