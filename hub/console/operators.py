@@ -12,12 +12,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from hub.store.models import Operator
+from hub.store.models import ConsoleSignOut, FailedSignIn, Operator
 
 ROLES = ("viewer", "admin")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -153,3 +153,30 @@ def ensure_demo_operators(engine: Engine) -> list[str]:
         else:
             lines.append(f"{username} (existing account kept; its password was not changed)")
     return lines
+
+
+def record_sign_out(engine: Engine, nonce: str, until: datetime) -> None:
+    """A session signed out: refused by every worker from now on (rows past their expiry are dropped here)."""
+    with Session(engine) as session, session.begin():
+        session.execute(delete(ConsoleSignOut).where(ConsoleSignOut.until < datetime.now(UTC)))
+        session.merge(ConsoleSignOut(nonce=nonce, until=until))
+
+
+def signed_out(engine: Engine, nonce: str) -> bool:
+    with Session(engine) as session:
+        return session.get(ConsoleSignOut, nonce) is not None
+
+
+def record_failed_sign_in(engine: Engine, username: str, window_seconds: float) -> None:
+    """Counted by every worker; rows older than the lockout window are dropped, so random names cannot pile up."""
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        session.execute(delete(FailedSignIn).where(FailedSignIn.at < now - timedelta(seconds=window_seconds)))
+        session.add(FailedSignIn(username=username, at=now))
+
+
+def failed_sign_ins(engine: Engine, username: str, window_seconds: float) -> int:
+    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
+    with Session(engine) as session:
+        query = select(func.count()).where(FailedSignIn.username == username, FailedSignIn.at >= since)
+        return session.scalar(query) or 0

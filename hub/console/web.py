@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict, deque
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,7 +19,15 @@ import faust
 from faust.web import View
 
 from hub.console.dead_letter_feed import DeadLetterFeed
-from hub.console.operators import SignedInOperator, authenticate, find_operator
+from hub.console.operators import (
+    SignedInOperator,
+    authenticate,
+    failed_sign_ins,
+    find_operator,
+    record_failed_sign_in,
+    record_sign_out,
+    signed_out,
+)
 from hub.console.sessions import COOKIE, SESSION_SECONDS, Session, SessionSigner, console_secret
 from hub.console.status import ConsoleStatus, DeadLetterQuery
 from hub.console.throughput import SAMPLE_SECONDS, MetricsHistory
@@ -48,7 +56,6 @@ SECURITY_HEADERS = {
 OPERATOR_CACHE_SECONDS = 10.0  # a removed operator or a changed role takes effect within this
 FAILED_SIGN_INS_ALLOWED = 5
 FAILED_SIGN_IN_WINDOW_SECONDS = 15 * 60
-FAILURES_REMEMBERED = 10_000
 REPLAY_PER_SECOND = 100.0
 MOST_REPLAYED_AT_ONCE = 1000
 IDS_PER_AUDIT_ROW = 100  # a replay of many is audited in rows that list every id, not one truncated row
@@ -74,7 +81,6 @@ class Console:
         static = resources.files("hub.console") / "static"
         self.assets = {path: (static / name).read_bytes() for path, (name, _) in ASSETS.items()}
         self._operators: dict[str, tuple[float, SignedInOperator | None]] = {}
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
     # who is asking
 
@@ -88,7 +94,8 @@ class Console:
 
     async def signed_in(self, request: Any, fresh: bool = False) -> tuple[Session, SignedInOperator] | None:
         session = self.signer.verify(request.cookies.get(COOKIE))
-        if session is None:
+        # Signed out on another worker, or before a restart: the case store says so.
+        if session is None or await asyncio.to_thread(signed_out, self.engine, session.nonce):
             return None
         operator = await self.operator(session.username, fresh)
         return (session, operator) if operator is not None else None
@@ -96,19 +103,19 @@ class Console:
     def forget(self, username: str) -> None:
         self._operators.pop(username, None)
 
-    def locked_out(self, username: str) -> bool:
-        failures = self._failures.get(username)
-        if not failures:
-            return False
-        while failures and time.monotonic() - failures[0] > FAILED_SIGN_IN_WINDOW_SECONDS:
-            failures.popleft()
-        return len(failures) >= FAILED_SIGN_INS_ALLOWED
+    # Failed sign-ins are counted in the case store, so every worker of a deployment shares the allowance and a
+    # restart does not reset it.
+    async def locked_out(self, username: str) -> bool:
+        count = await asyncio.to_thread(failed_sign_ins, self.engine, username, FAILED_SIGN_IN_WINDOW_SECONDS)
+        return count >= FAILED_SIGN_INS_ALLOWED
 
-    def failed(self, username: str) -> None:
-        self._failures.setdefault(username, deque(maxlen=FAILED_SIGN_INS_ALLOWED)).append(time.monotonic())
-        self._failures.move_to_end(username)
-        while len(self._failures) > FAILURES_REMEMBERED:  # names tried at random must not fill the memory
-            self._failures.popitem(last=False)
+    async def failed(self, username: str) -> None:
+        await asyncio.to_thread(record_failed_sign_in, self.engine, username, FAILED_SIGN_IN_WINDOW_SECONDS)
+
+    async def sign_out(self, session: Session) -> None:
+        self.signer.revoke(session)
+        until = datetime.fromtimestamp(session.expires, UTC)
+        await asyncio.to_thread(record_sign_out, self.engine, session.nonce, until)
 
     async def audit(self, actor: str, action: str, target: str, count: int) -> None:
         await asyncio.to_thread(audit, self.engine, actor, action, target, count)
@@ -227,11 +234,11 @@ def add_console(worker: Worker) -> Console:
             password = str(data.get("password", ""))[:1024]
             if not username or not password:
                 return self.refuse(400, "enter a username and a password")
-            if console.locked_out(username):
+            if await console.locked_out(username):
                 return self.refuse(429, "too many failed sign-ins for this account; try again in 15 minutes")
             operator = await asyncio.to_thread(authenticate, console.engine, username, password)
             if operator is None:
-                console.failed(username)
+                await console.failed(username)
                 # Only known accounts are named in the audit: a mistyped name may be someone's password.
                 known = await asyncio.to_thread(find_operator, console.engine, username)
                 await console.audit(
@@ -267,7 +274,7 @@ def add_console(worker: Worker) -> Console:
             session, operator = who
             if not console.signer.csrf_ok(session, request.headers.get("X-CSRF-Token")):
                 return self.refuse(403, "this request did not come from the console page; reload it")
-            console.signer.revoke(session)
+            await console.sign_out(session)
             await console.audit(operator.username, "console.sign_out", "console", 1)
             response = self.reply({"signed_out": True})
             response.del_cookie(COOKIE, path="/")

@@ -287,3 +287,20 @@ class Operator(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))  # viewer, admin
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ConsoleSignOut(Base):
+    """A console session signed out before it expired: refused by every worker, and after a restart."""
+
+    __tablename__ = "console_sign_outs"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)  # when it would have expired anyway
+
+
+class FailedSignIn(Base):
+    """A failed console sign-in, counted for the lockout by every worker (kept only for the lockout window)."""
+
+    __tablename__ = "console_failed_sign_ins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
