@@ -22,6 +22,9 @@ from connectors.sealing import KeyNotHeld, Opener, SealedRecordError, is_sealed
 from schemas import notification_schema
 from schemas.models import NotificationModel
 
+# The header naming each notification on a unit queue (hub/delivery.py writes it; not a `hub.` header, so a
+# dead-letter replay keeps it).
+NOTIFICATION_ID_HEADER = "notification_id"
 READER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -46,6 +49,7 @@ async def read_queue(
     follow: bool = False,
     client_options: Mapping[str, Any] | None = None,
     on_forged: Callable[[str], None] = lambda _: None,
+    on_progress: Callable[[dict[int, str]], None] = lambda _: None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield notifications as JSON-ready dicts.
 
@@ -77,6 +81,7 @@ async def read_queue(
         last_message = time.monotonic()
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            read_up_to: dict[int, str] = {}  # partition -> the last notification read there
             for records in batches.values():
                 for record in records:
                     last_message = time.monotonic()
@@ -91,12 +96,16 @@ async def read_queue(
                         on_forged(f"{record.topic}[{record.partition}]@{record.offset}: {error}")
                         continue
                     notification = notification_json(codec, opened)
-                    if notification is None or notification["notification_id"] in seen:
+                    if notification is None:
+                        continue
+                    read_up_to[record.partition] = notification["notification_id"]
+                    if notification["notification_id"] in seen:
                         continue
                     seen.add(notification["notification_id"])
                     yield notification
             if batches and group is not None:
                 await consumer.commit()  # what was printed is not shown to this reader again
+                on_progress(read_up_to)
             idle = not batches and time.monotonic() - last_message >= idle_timeout
             if not follow and idle and await _caught_up(consumer, partitions):
                 return

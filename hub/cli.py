@@ -335,6 +335,7 @@ def queue_read(
     from connectors.queue_reader import read_queue, reader_group
     from connectors.sealing import Opener, SealedRecordError
     from hub.dead_letters import audit
+    from hub.queues import record_progress
     from hub.reference import load_units
     from hub.store.repository import make_engine
     from hub.topics import ensure_topics
@@ -364,7 +365,7 @@ def queue_read(
         _fail(f"no hub public key in {directory.hub}: it tells the hub's notifications from anyone else's")
     topic = settings.unit_topic(unit)
     address = _broker(settings)
-
+    engine = make_engine(settings.resolved_database_url)
     shown = 0
 
     async def read() -> None:
@@ -382,6 +383,8 @@ def queue_read(
             follow=follow,
             client_options=settings.kafka_client_options(),
             on_forged=lambda where: typer.echo(f"hub: not shown, not sealed by the hub: {where}", err=True),
+            # Kept in the case store too, so a broker that loses its topics can be given it back (hub/queues.py).
+            on_progress=lambda read_up_to: record_progress(engine, group, topic, read_up_to),
         ):
             typer.echo(json.dumps(notification, ensure_ascii=False))
             shown += 1
@@ -395,7 +398,7 @@ def queue_read(
     # Reading a queue reads victims' names: audited under the key that opened them, refused attempts too.
     target = f"unit {unit} reader {reader or unit}" + (f"; refused: {refused}" if refused else "")
     audit(
-        make_engine(settings.resolved_database_url),
+        engine,
         _principal(None, opener.keys),
         "queue.read",
         target,

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from connectors.http_sink import Delivery, HttpSink
+from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from connectors.sealing import is_sealed
 from hub import metrics
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
@@ -26,9 +27,6 @@ from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Every notification on a unit queue names itself in this header, so a delivery need not open what is sealed for
-# the unit. Not a `hub.` header: a dead-letter replay keeps it, so the replayed notification is delivered again.
-NOTIFICATION_ID_HEADER = "notification_id"
 # Enough in flight to hide one slow endpoint's latency, few enough not to swamp a recovering one.
 CONCURRENT_DELIVERIES = 16
 

@@ -36,6 +36,7 @@ from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
 from hub.protection import MissingKeys, RecordProtection, Unauthenticated
 from hub.publication_order import in_chunks
+from hub.queues import restore_queues
 from hub.reference import load_units
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
 from hub.settings import Settings
@@ -218,7 +219,8 @@ class Worker:
         self.app.agent(topic, name=f"retry_tier_{tier}")(retry_tier)
 
     async def prepare(self) -> None:
-        """Create every topic the hub uses before consuming."""
+        """Create every topic the hub uses before consuming, and put back the unit queues on a broker that lost
+        them (hub/queues.py)."""
         names = hub_topics(self.settings, [unit.code for unit in self.units.units])
         await until_it_works(
             "creating topics",
@@ -230,6 +232,23 @@ class Worker:
                 client_options=self.settings.kafka_client_options(),
             ),
         )
+        unit_topics = [self.settings.unit_topic(unit.code) for unit in self.units.units]
+        restored = await until_it_works(
+            "restoring the unit queues",
+            lambda: restore_queues(
+                self.broker,
+                self.pipeline.engine,
+                unit_topics,
+                self.protection.seal,
+                self.settings.kafka_client_options(),
+            ),
+        )
+        if restored.notifications:
+            log.warning(
+                "the broker had lost the unit queues: %d notifications put back, the progress of %d readers",
+                restored.notifications,
+                restored.readers,
+            )
 
     async def handle_safely(
         self,

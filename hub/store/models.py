@@ -304,3 +304,15 @@ class FailedSignIn(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class ReaderProgress(Base):
+    """How far a unit queue's reader has read each partition, by the last notification it read there: what lets
+    the hub put a reader's progress back on a broker that lost its topics (hub/queues.py)."""
+
+    __tablename__ = "reader_progress"
+    reader_group: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,119 @@
+"""What the unit queues owe their readers when the broker has lost its topics (the embedded Tansu keeps them in
+memory only, so every restart of `hub up` loses them).
+
+A broker whose unit queues are all empty while the case store holds published notifications has lost them. On
+such a broker the worker, before it consumes, puts back every published notification that was not withdrawn,
+oldest first, sealed anew, and moves each reader's group to just after the last notification that reader had
+read. `hub queue read` keeps that progress in the case store by notification id, not by offset: offsets on the
+new topics differ wherever the old ones held a copy sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from connectors.queue_reader import NOTIFICATION_ID_HEADER
+from hub.messages import OutboundRecord
+from hub.store.models import Notification, ReaderProgress
+
+
+@dataclass(frozen=True)
+class Restored:
+    notifications: int = 0
+    readers: int = 0
+
+
+def record_progress(engine: Engine, group: str, topic: str, read_up_to: Mapping[int, str]) -> None:
+    """A reader has read `topic` up to these notifications (by partition)."""
+    if not read_up_to:
+        return
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        for partition, notification_id in read_up_to.items():
+            session.merge(ReaderProgress(reader_group=group, topic=topic, partition=partition,
+                                         notification_id=notification_id, at=now))  # fmt: skip
+
+
+def _published(engine: Engine, topics: set[str]) -> list[OutboundRecord]:
+    query = (
+        select(Notification.topic, Notification.key, Notification.payload, Notification.notification_id)
+        .where(Notification.published_at.is_not(None), Notification.withdrawn_at.is_(None))
+        .order_by(Notification.published_at, Notification.created_at, Notification.notification_id)
+    )
+    with Session(engine) as session:
+        return [
+            OutboundRecord(
+                row.topic, row.key, row.payload, [(NOTIFICATION_ID_HEADER, row.notification_id.encode())]
+            )
+            for row in session.execute(query)
+            if row.topic in topics
+        ]
+
+
+def _progress(engine: Engine) -> list[ReaderProgress]:
+    with Session(engine) as session:
+        return list(session.scalars(select(ReaderProgress)))
+
+
+async def _queues_are_empty(bootstrap: str, topics: list[str], options: Mapping[str, Any]) -> bool:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
+    await consumer.start()
+    try:
+        await consumer.topics()  # partitions_for_topic answers from the metadata this fetches
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    return not any(ends.values())
+
+
+async def restore_queues(
+    bootstrap: str,
+    engine: Engine,
+    unit_topics: list[str],
+    seal: Callable[[list[OutboundRecord]], list[OutboundRecord]],
+    options: Mapping[str, Any],
+) -> Restored:
+    """Put the unit queues and their readers' progress back if the broker has lost them (see the module)."""
+    if not await _queues_are_empty(bootstrap, unit_topics, options):
+        return Restored()
+    records = await asyncio.to_thread(_published, engine, set(unit_topics))
+    if not records:
+        return Restored()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **options)
+    await producer.start()
+    try:
+        futures = [await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in seal(records)]
+        written = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    where = {
+        dict(record.headers)[NOTIFICATION_ID_HEADER].decode(): (at.topic, at.partition, at.offset)
+        for record, at in zip(records, written, strict=True)
+    }
+    positions: dict[str, dict[TopicPartition, int]] = {}
+    for row in await asyncio.to_thread(_progress, engine):
+        found = where.get(row.notification_id)
+        if found is not None and found[0] == row.topic:
+            positions.setdefault(row.reader_group, {})[TopicPartition(found[0], found[1])] = found[2] + 1
+    for group, offsets in positions.items():
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **options
+        )
+        await reader.start()
+        try:
+            reader.assign(list(offsets))
+            await reader.commit(offsets)
+        finally:
+            await reader.stop()
+    return Restored(len(records), len(positions))
