@@ -1,34 +1,66 @@
-"""What the unit queues owe their readers when the broker has lost its topics (the embedded Tansu keeps them in
-memory only, so every restart of `hub up` loses them).
+"""What the unit queues and the dead-letter topic owe their readers when the broker has lost its topics (the
+embedded Tansu keeps them in memory only, so every restart of `hub up` loses them).
 
 A broker whose unit queues are all empty while the case store holds published notifications has lost them. On
 such a broker the worker, before it consumes, puts back every published notification that was not withdrawn,
 oldest first, sealed anew, and moves each reader's group to just after the last notification that reader had
 read. `hub queue read` keeps that progress in the case store by notification id, not by offset: offsets on the
 new topics differ wherever the old ones held a copy sent twice.
+
+Likewise the dead letters: the worker keeps a copy of each one it writes (sealed, as on the topic), and puts
+back those not purged on an empty `hub.dlq`. A purge is kept by (partition, offset), which the new topic
+reuses for other letters, so purged copies are dropped and the purge list starts again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from hub.messages import OutboundRecord
-from hub.store.models import Notification, ReaderProgress
+from hub.store.models import DeadLetterCopy, Notification, PurgedDeadLetter, ReaderProgress
 
 
 @dataclass(frozen=True)
 class Restored:
     notifications: int = 0
     readers: int = 0
+    dead_letters: int = 0
+
+
+@dataclass(frozen=True)
+class WrittenDeadLetter:
+    """A dead letter as it went onto `hub.dlq`, and where."""
+
+    record: OutboundRecord
+    partition: int
+    offset: int
+
+
+def keep_dead_letters(engine: Engine, written: list[WrittenDeadLetter]) -> None:
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        for letter in written:
+            headers = [[name, base64.b64encode(value).decode()] for name, value in letter.record.headers]
+            session.add(
+                DeadLetterCopy(
+                    partition=letter.partition,
+                    offset=letter.offset,
+                    key=letter.record.key,
+                    value=letter.record.value,
+                    headers=headers,
+                    written_at=now,
+                )
+            )
 
 
 def record_progress(engine: Engine, group: str, topic: str, read_up_to: Mapping[int, str]) -> None:
@@ -117,3 +149,49 @@ async def restore_queues(
         finally:
             await reader.stop()
     return Restored(len(records), len(positions))
+
+
+def _copies_not_purged(engine: Engine) -> list[DeadLetterCopy]:
+    with Session(engine) as session:
+        purged = {(row.partition, row.offset) for row in session.scalars(select(PurgedDeadLetter))}
+        copies = session.scalars(select(DeadLetterCopy).order_by(DeadLetterCopy.id)).all()
+        return [copy for copy in copies if (copy.partition, copy.offset) not in purged]
+
+
+def _moved(engine: Engine, copies: list[DeadLetterCopy], places: list[tuple[int, int]]) -> None:
+    """The copies put back, at their new places; purged ones and the old purge list are gone with the old topic."""
+    with Session(engine) as session, session.begin():
+        session.execute(delete(DeadLetterCopy))
+        session.execute(delete(PurgedDeadLetter))
+        session.add_all(
+            DeadLetterCopy(
+                partition=partition,
+                offset=offset,
+                key=copy.key,
+                value=copy.value,
+                headers=copy.headers,
+                written_at=copy.written_at,
+            )  # fmt: skip
+            for copy, (partition, offset) in zip(copies, places, strict=True)
+        )
+
+
+async def restore_dead_letters(bootstrap: str, engine: Engine, topic: str, options: Mapping[str, Any]) -> int:
+    """Put the dead letters not purged back on an empty dead-letter topic (see the module); how many."""
+    if not await _queues_are_empty(bootstrap, [topic], options):
+        return 0
+    copies = await asyncio.to_thread(_copies_not_purged, engine)
+    if not copies:
+        return 0
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **options)
+    await producer.start()
+    try:
+        futures = []
+        for copy in copies:
+            headers = [(name, base64.b64decode(value)) for name, value in copy.headers]
+            futures.append(await producer.send(topic, copy.value, key=copy.key, headers=headers))
+        written = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    await asyncio.to_thread(_moved, engine, copies, [(at.partition, at.offset) for at in written])
+    return len(copies)

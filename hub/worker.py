@@ -36,7 +36,7 @@ from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
 from hub.protection import MissingKeys, RecordProtection, Unauthenticated
 from hub.publication_order import in_chunks
-from hub.queues import restore_queues
+from hub.queues import WrittenDeadLetter, keep_dead_letters, restore_dead_letters, restore_queues
 from hub.reference import load_units
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
 from hub.settings import Settings
@@ -249,6 +249,17 @@ class Worker:
                 restored.notifications,
                 restored.readers,
             )
+        letters = await until_it_works(
+            "restoring the dead letters",
+            lambda: restore_dead_letters(
+                self.broker,
+                self.pipeline.engine,
+                self.settings.dead_letter_topic,
+                self.settings.kafka_client_options(),
+            ),
+        )
+        if letters:
+            log.warning("the broker had lost the dead-letter topic: %d dead letters put back", letters)
 
     async def handle_safely(
         self,
@@ -576,7 +587,22 @@ class Worker:
             )
             for record in records
         ]
-        await asyncio.gather(*futures)
+        written = await asyncio.gather(*futures)
+        dead = [
+            WrittenDeadLetter(record, at.partition, at.offset)
+            for record, at in zip(records, written, strict=True)
+            if record.topic == self.settings.dead_letter_topic
+        ]
+        if dead:
+            await self._keep_dead_letters(dead)
+
+    async def _keep_dead_letters(self, dead: list[WrittenDeadLetter]) -> None:
+        """A copy in the case store, for a broker that loses its topics (hub/queues.py). The letters are on the
+        topic already, so a failure here (the database away: often why they are dead letters) is only logged."""
+        try:
+            await asyncio.to_thread(keep_dead_letters, self.pipeline.engine, dead)
+        except Exception as error:
+            log.warning("could not keep a copy of %d dead letter(s) (%s)", len(dead), type(error).__name__)
 
 
 def settle_garbage_collector() -> None:

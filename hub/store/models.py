@@ -316,3 +316,18 @@ class ReaderProgress(Base):
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     notification_id: Mapped[str] = mapped_column(String(36))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeadLetterCopy(Base):
+    """A dead letter as the worker wrote it to `hub.dlq` (its value sealed for the operations key), kept so a
+    broker that loses its topics can be given the dead-letter list back (hub/queues.py)."""
+
+    __tablename__ = "dead_letter_copies"
+    __table_args__ = (UniqueConstraint("partition", "offset"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(Integer)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[list[list[str]]] = mapped_column(JSON)  # [name, base64 value] pairs, in order
+    written_at: Mapped[datetime] = mapped_column(UtcDateTime())

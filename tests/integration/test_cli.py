@@ -16,6 +16,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.keys import KeysDirectory
+from connectors.publisher import AgencyPublisher
+from connectors.signatures import signers_for
 from hub.processes import free_port
 from tests.integration.conftest import HUB, ROOT, Hub
 from tests.integration.test_walking_skeleton import sentence
@@ -290,6 +293,11 @@ def test_hub_up_keeps_its_queues_and_each_readers_progress_across_a_restart(tmp_
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines()]
 
+    def dead_letters() -> list[dict]:
+        result = run("dlq", "list")
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
     def in_order(notifications: list[dict]) -> list[tuple[str, str]]:
         return sorted((n["case_ref"], n["notification_id"]) for n in notifications)
 
@@ -303,6 +311,20 @@ def test_hub_up_keeps_its_queues_and_each_readers_progress_across_a_restart(tmp_
             timeout=60,
         )
         assert queue() != []  # this reader has now read them all
+        # Two dead letters; an operator purges one.
+        keys = KeysDirectory(tmp_path / "hub" / "keys")
+        address = (tmp_path / "hub" / "broker.address").read_text().strip()
+
+        async def garbage() -> None:
+            async with AgencyPublisher(address, signers=signers_for(keys, ["prison", "court"])) as publisher:
+                await publisher.publish_raw("agency.prison.events", b"not avro", signed_by="prison")
+                await publisher.publish_raw("agency.court.events", b"not avro either", signed_by="court")
+
+        asyncio.run(garbage())
+        eventually(lambda: dead_letters(), lambda found: len(found) == 2, timeout=30)
+        assert run("dlq", "purge", "--source", "court", "--yes").returncode == 0
+        letters = dead_letters()
+        assert [letter["source"] for letter in letters] == ["prison"]
 
     with hub_up(env):  # a new embedded broker: its memory is empty
         after = eventually(
@@ -312,3 +334,8 @@ def test_hub_up_keeps_its_queues_and_each_readers_progress_across_a_restart(tmp_
         # One case's notifications keep their order (they share a partition, by case reference).
         assert [n["notification_id"] for n in after] == [n["notification_id"] for n in before]
         assert queue() == []  # nothing this reader had read is shown again
+        # The same dead-letter list: the one purged stays purged.
+        after_letters = eventually(dead_letters, lambda found: len(found) >= 1, timeout=30)
+        assert [(d["source"], d["stage"], d["error_class"], d["reason"]) for d in after_letters] == [
+            (d["source"], d["stage"], d["error_class"], d["reason"]) for d in letters
+        ]
