@@ -109,8 +109,13 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
         worker_env = {
             "HUB_BROKER": address,
             "HUB_DATA_DIR": str(data_dir),
-            # The embedded broker is plaintext on loopback (Tansu's memory storage keeps no users).
-            **({} if settings.broker else {"HUB_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}),
+            # The embedded broker is plaintext on loopback (Tansu's memory storage keeps no users), and starts
+            # with no topics: what the case store knows of the queues is put back (hub/queues.py).
+            **(
+                {}
+                if settings.broker
+                else {"HUB_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "HUB_RESTORE_LOST_QUEUES": "true"}
+            ),
         }
         command = [sys.executable, "-m", "hub.cli", "worker"]
         worker_process = spawn(command, data_dir / "worker.log", env=worker_env)

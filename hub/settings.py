@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         description="The unit's X25519 private key for `hub queue read` (PEM). Empty: every key of the unit in "
         "the keys directory.",
     )
+    restore_lost_queues: bool = Field(
+        False,
+        description="At start, put back the unit queues, readers' progress and dead letters from the case store "
+        "if the broker has lost them (`hub up` sets it: the embedded broker keeps topics in memory).",
+    )
     public_url: str = Field(
         "",
         description="Where people reach the console, e.g. https://hub.example (behind a TLS proxy). https: the "

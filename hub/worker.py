@@ -219,8 +219,8 @@ class Worker:
         self.app.agent(topic, name=f"retry_tier_{tier}")(retry_tier)
 
     async def prepare(self) -> None:
-        """Create every topic the hub uses before consuming, and put back the unit queues on a broker that lost
-        them (hub/queues.py)."""
+        """Create every topic the hub uses before consuming, and, with HUB_RESTORE_LOST_QUEUES, put back the unit
+        queues and dead letters on a broker that lost them (hub/queues.py)."""
         names = hub_topics(self.settings, [unit.code for unit in self.units.units])
         await until_it_works(
             "creating topics",
@@ -232,6 +232,10 @@ class Worker:
                 client_options=self.settings.kafka_client_options(),
             ),
         )
+        if self.settings.restore_lost_queues:
+            await self._restore_lost_queues()
+
+    async def _restore_lost_queues(self) -> None:
         unit_topics = [self.settings.unit_topic(unit.code) for unit in self.units.units]
         restored = await until_it_works(
             "restoring the unit queues",
