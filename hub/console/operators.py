@@ -7,6 +7,7 @@ dead letters.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -76,8 +77,11 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# A hash to check against when the username is unknown, so a wrong name takes as long as a wrong password.
-_NOBODY = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _nobody() -> str:
+    """A hash to check against when the username is unknown, so a wrong name takes as long as a wrong password.
+    Made at the first such check, not at import: scrypt's 128 MiB would otherwise be every worker's peak memory."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def check_new_operator(username: str, role: str, password: str) -> None:
@@ -139,7 +143,7 @@ def authenticate(engine: Engine, username: str, password: str) -> SignedInOperat
     """Blocking (scrypt and the database): run it in a thread."""
     with Session(engine) as session:
         row = session.get(Operator, username) if USERNAME.match(username) else None
-        stored = row.password_hash if row is not None else _NOBODY
+        stored = row.password_hash if row is not None else _nobody()
         matches = password_matches(password, stored)
         return SignedInOperator(row.username, row.role) if row is not None and matches else None
 
