@@ -10,12 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 # pyproject.toml names README.md as the package's readme, so the build needs it.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY hub hub
 COPY connectors connectors
 COPY routing routing
 COPY schemas schemas
-RUN pip install . \
+# The lock pins every package with its hashes (the test extras too: small, and one lock to keep); then the hub.
+RUN pip install --require-hashes -r requirements.lock && pip install --no-deps . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hub \
     && mkdir -p /tmp/hub && chown hub /tmp/hub
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from prometheus_client import REGISTRY
 
 import hub.metrics  # noqa: F401  (registers the hub's metrics)
@@ -648,7 +650,9 @@ def test_the_dockerfile_copies_everything_pip_install_needs_and_runs_a_worker() 
     assert {"pyproject.toml", project["project"]["readme"]} <= copied
     for package in packages:
         assert package.rstrip("*") in copied, package
-    assert re.search(r"^RUN pip install \.", text, re.MULTILINE)
+    assert re.search(
+        r"^RUN pip install --require-hashes -r requirements\.lock && pip install --no-deps \.", text, re.M
+    )
     assert re.search(r'^CMD \["hub", "worker"\]$', text, re.MULTILINE)
 
 
@@ -715,3 +719,44 @@ def test_the_hub_connects_to_postgresql_as_a_role_of_its_own_not_the_superuser()
         postgres["environment"]["ROLE_PASSWORD_HUB"] == "${HUB_POSTGRES_PASSWORD:?set HUB_POSTGRES_PASSWORD}"
     )
     assert "$ROLE_PASSWORD_HUB" in text and "PASSWORD :'password'" in role  # never written in the file
+
+
+LOCK = REPO / "requirements.lock"
+
+
+def _locked() -> dict[str, tuple[str, int]]:
+    """Each package the lock pins: its version and how many file hashes it allows."""
+    pins: dict[str, tuple[str, int]] = {}
+    name = ""
+    for line in LOCK.read_text().splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)", line):
+            name = canonicalize_name(match.group(1))
+            pins[name] = (match.group(2), 0)
+        elif "--hash=sha256:" in line and name:
+            version, hashes = pins[name]
+            pins[name] = (version, hashes + 1)
+    return pins
+
+
+def test_the_lock_file_pins_every_dependency_of_pyproject_within_its_range_with_hashes() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [
+        Requirement(text) for text in project["dependencies"] + project["optional-dependencies"]["test"]
+    ]
+    pins = _locked()
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in pins, (
+            f"{requirement.name} is in pyproject.toml but not in requirements.lock (regenerate it)"
+        )
+        assert requirement.specifier.contains(pins[name][0], prereleases=True), (requirement, pins[name][0])
+    assert all(hashes > 0 for _, hashes in pins.values())  # every file pip may install is named by its hash
+
+
+def test_dev_and_the_image_install_exactly_the_lock() -> None:
+    dev = (REPO / "dev").read_text()
+    assert "pip install --quiet --require-hashes -r requirements.lock" in dev
+    assert "pip install --quiet --no-deps -e ." in dev
+    dockerfile = DOCKERFILE.read_text()
+    assert "pip install --require-hashes -r requirements.lock && pip install --no-deps ." in dockerfile
+    assert re.search(r"^COPY .*requirements\.lock", dockerfile, flags=re.MULTILINE)
