@@ -334,6 +334,7 @@ def queue_read(
     """Print a unit's notifications as JSON Lines, one per notification_id, opened with the unit's key.
 
     Without --from-beginning, shows what this reader has not been shown yet (all of it the first time)."""
+    from aiokafka.errors import KafkaError
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     from connectors.keys import KeyFileError, KeysDirectory, key_id_from_path, read_private_key
@@ -370,7 +371,22 @@ def queue_read(
         _fail(f"no hub public key in {directory.hub}: it tells the hub's notifications from anyone else's")
     topic = settings.unit_topic(unit)
     address = _broker(settings)
-    engine = make_engine(settings.resolved_database_url)
+    # The case store records the read (audit, progress); a unit must still be able to read its queue while the
+    # database is away, so then the read goes on, said to be unrecorded.
+    try:
+        engine = make_engine(settings.resolved_database_url)
+    except Exception as error:
+        engine = None
+        typer.echo(
+            f"hub: this read is not recorded: the case store is unreachable ({type(error).__name__})",
+            err=True,
+        )
+
+    def keep_progress(read_up_to: dict[int, str]) -> None:
+        if engine is not None:
+            with contextlib.suppress(Exception):  # progress on the broker is committed either way
+                record_progress(engine, group, topic, read_up_to)
+
     shown = 0
 
     async def read() -> None:
@@ -389,7 +405,7 @@ def queue_read(
             client_options=settings.kafka_client_options(),
             on_forged=lambda where: typer.echo(f"hub: not shown, not sealed by the hub: {where}", err=True),
             # Kept in the case store too, so a broker that loses its topics can be given it back (hub/queues.py).
-            on_progress=lambda read_up_to: record_progress(engine, group, topic, read_up_to),
+            on_progress=keep_progress,
         ):
             typer.echo(json.dumps(notification, ensure_ascii=False))
             shown += 1
@@ -400,15 +416,17 @@ def queue_read(
             asyncio.run(read())
     except SealedRecordError as error:
         refused = error
+    except KafkaError as error:
+        _fail(
+            f"cannot read {topic} from the broker at {address} ({type(error).__name__}); is the hub running?"
+        )
     # Reading a queue reads victims' names: audited under the key that opened them, refused attempts too.
     target = f"unit {unit} reader {reader or unit}" + (f"; refused: {refused}" if refused else "")
-    audit(
-        engine,
-        _principal(None, opener.keys),
-        "queue.read",
-        target,
-        shown,
-    )
+    if engine is not None:
+        try:
+            audit(engine, _principal(None, opener.keys), "queue.read", target, shown)
+        except Exception as error:
+            typer.echo(f"hub: this read is not recorded ({type(error).__name__})", err=True)
     if refused is not None:
         _fail(f"unit {unit}'s queue holds a notification {refused}", 1)
 

@@ -339,3 +339,34 @@ def test_hub_up_keeps_its_queues_and_each_readers_progress_across_a_restart(tmp_
         assert [(d["source"], d["stage"], d["error_class"], d["reason"]) for d in after_letters] == [
             (d["source"], d["stage"], d["error_class"], d["reason"]) for d in letters
         ]
+
+
+def test_a_unit_reads_its_queue_while_the_case_store_is_away_and_is_told_the_read_is_unrecorded(
+    cli: Hub,
+) -> None:
+    unreachable = {**cli.env, "HUB_DATABASE_URL": "postgresql+psycopg://hub@127.0.0.1:1/hub"}
+    result = subprocess.run(
+        [*HUB, "queue", "read", "--unit", "YH", "--timeout", "1"],
+        env={**os.environ, **unreachable},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "this read is not recorded: the case store is unreachable" in result.stderr
+
+
+def test_a_queue_read_with_no_broker_is_a_clear_error(cli: Hub) -> None:
+    result = cli.run("queue", "read", "--unit", "YH", "--timeout", "1")  # the fixture's broker, to start with
+    assert result.returncode == 0, result.stderr
+    gone = subprocess.run(
+        [*HUB, "queue", "read", "--unit", "YH", "--timeout", "1"],
+        env={**os.environ, **cli.env, "HUB_BROKER": f"127.0.0.1:{free_port()}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert gone.returncode == 2 and "cannot read" in gone.stderr and "is the hub running?" in gone.stderr
+    assert "Traceback" not in gone.stderr
