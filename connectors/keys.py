@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from connectors.sealing import Opener, Sealer
 
+K = TypeVar("K")
 PUBLIC_SUFFIX = ".pub"
 PRIVATE_SUFFIX = ".key"
 Purpose = Literal["signing", "sealing"]  # Ed25519 for agencies' signatures, X25519 for sealed records
@@ -131,6 +132,11 @@ def private_keys(directory: Path, purpose: Purpose) -> dict[str, PrivateKey]:
     }
 
 
+def _newest(keys: Mapping[str, K]) -> tuple[str, K] | None:
+    """The newest key by id (ids sort by creation), with its id; None when there is none."""
+    return (max(keys), keys[max(keys)]) if keys else None
+
+
 @dataclass(frozen=True)
 class KeysDirectory:
     """Where each owner's keys are, under one root (HUB_KEYS_DIR)."""
@@ -155,22 +161,10 @@ class KeysDirectory:
         return public_keys(self.agency(agency), "signing")
 
     def newest_signing_key(self, agency: str) -> tuple[str, Ed25519PrivateKey] | None:
-        keys = private_keys(self.agency(agency), "signing")
-        if not keys:
-            return None
-        key_id = max(keys)
-        key = keys[key_id]
-        assert isinstance(key, Ed25519PrivateKey)
-        return key_id, key
+        return _newest(private_keys(self.agency(agency), "signing"))  # type: ignore[return-value]
 
     def newest_sealing_key(self, directory: Path) -> tuple[str, X25519PublicKey] | None:
-        keys = public_keys(directory, "sealing")
-        if not keys:
-            return None
-        key_id = max(keys)
-        key = keys[key_id]
-        assert isinstance(key, X25519PublicKey)
-        return key_id, key
+        return _newest(public_keys(directory, "sealing"))  # type: ignore[return-value]
 
     def opening_keys(self, directory: Path) -> dict[str, X25519PrivateKey]:
         return {
@@ -182,8 +176,7 @@ class KeysDirectory:
         return {k: v for k, v in public_keys(self.hub, "sealing").items() if isinstance(v, X25519PublicKey)}
 
     def newest_sender_key(self) -> tuple[str, X25519PrivateKey] | None:
-        keys = self.opening_keys(self.hub)
-        return (max(keys), keys[max(keys)]) if keys else None
+        return _newest(self.opening_keys(self.hub))
 
     def opener(self, directory: Path, extra: Mapping[str, X25519PrivateKey] | None = None) -> Opener:
         """Opens what the hub sealed for the owner of `directory` (and for `extra` keys given apart)."""

@@ -94,6 +94,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _kill_what_is_left(up: subprocess.Popen[str], children: list[int]) -> None:
+    """After a test of `hub up`, whatever happened: nothing it started may outlive it."""
+    if up.poll() is None:
+        up.kill()
+        up.wait(5)
+    for pid in children:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "HUB_DATA_DIR": str(tmp_path / "hub"), "HUB_WEB_PORT": str(port)}
@@ -185,12 +195,7 @@ def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly
         assert not [pid for pid in children if _alive(pid)]
         assert not (tmp_path / "hub" / "broker.address").exists()
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait(5)
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_what_is_left(up, children)
 
 
 def test_queue_read_shows_each_reader_what_it_has_not_seen_and_each_notification_once(cli: Hub) -> None:
@@ -269,12 +274,7 @@ def hub_up(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait(5)
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_what_is_left(up, children)
 
 
 def test_hub_up_keeps_its_queues_and_each_readers_progress_across_a_restart(tmp_path: Path) -> None:
