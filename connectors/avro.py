@@ -42,6 +42,9 @@ class UndecodableMessage(ValueError):
 class Decoded:
     schema: RecordSchema  # the hub's reader schema
     record: dict[str, Any]
+    # Read from another writer's schema (an older version): the record then has the reader's fields, but in
+    # the writer's order, with the fields only the reader has last.
+    resolved: bool = False
 
 
 def hub_codec(registry: SchemaRegistry | None = None) -> AvroCodec:
@@ -121,7 +124,7 @@ class AvroCodec:
         reader = self._readers.get(writer.fullname)
         if reader is None:
             raise UndecodableMessage(f"no reader schema for {writer.fullname}")
-        return Decoded(reader, self._read_body(payload, offset, writer, reader))
+        return Decoded(reader, self._read_body(payload, offset, writer, reader), writer is not reader)
 
     def _encode(self, header: bytes, schema: RecordSchema, record: dict[str, Any]) -> bytes:
         body = io.BytesIO()

@@ -8,7 +8,7 @@ from datetime import date
 from connectors.avro import AvroCodec, UndecodableMessage
 from hub.messages import InboundMessage
 from schemas.models import AvroRecord
-from schemas.validation import InvalidEvent, check_event, parse_event
+from schemas.validation import InvalidEvent, check_event, event_from_record, parse_event
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ def ingest(
     if len(payload) > max_bytes:
         raise Rejected(f"payload of {len(payload)} bytes is over the {max_bytes}-byte limit")
     decoded = codec.decode(payload)
-    event = parse_event(decoded.schema.name, decoded.record)
-    check_event(event, channel=source, today=today)
+    if decoded.resolved:
+        # An older writer's field order: the full validation puts the fields in the hub's order.
+        event = parse_event(decoded.schema.name, decoded.record)
+        check_event(event, channel=source, today=today)
+    else:
+        # fastavro has checked the record against the schema: it becomes the event without a second validation.
+        event = event_from_record(decoded.schema.name, decoded.record, channel=source, today=today)
     return IngestedEvent(message=message, event=event, source=source)

@@ -3,11 +3,13 @@
 `event_model("PrisonerReleased")` is the model of that event; `NotificationModel` is the outbound
 notification. Every model accepts what fastavro reads and what an agency writes in JSON, and
 `model_dump()` gives back what fastavro writes. Rules that Avro cannot express live in `validation.py`.
+`assemble` makes a model of values already of its types (what fastavro reads) without validating them again.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from functools import cache
 from typing import Any, Literal
@@ -103,10 +105,52 @@ def model_for_schema(schema: RecordSchema) -> type[AvroRecord]:
     return _Builder().record(schema.definition)
 
 
-@cache
 def event_model(event_type: str) -> type[AvroRecord]:
     """The model of one agency event; KeyError for an event type the hub does not know."""
-    return model_for_schema(event_schemas()[event_type])
+    # Read from event_models' cache every time, so the event's class is always the one its records' classes
+    # were built with.
+    return event_models(event_type)[event_schemas()[event_type].definition["name"]]
+
+
+@cache
+def event_models(event_type: str) -> Mapping[str, type[AvroRecord]]:
+    """The models of one agency event and of every record in it, by the record's full name; the classes that
+    `event_model(event_type)` holds in its fields."""
+    builder = _Builder()
+    builder.record(event_schemas()[event_type].definition)
+    return {
+        name: model
+        for name, model in builder.named.items()
+        if isinstance(model, type) and issubclass(model, AvroRecord)
+    }
 
 
 NotificationModel: type[AvroRecord] = model_for_schema(notification_schema())
+
+
+def can_assemble(model: type[AvroRecord]) -> bool:
+    """Whether `assemble` can make this model: true of every model generated here."""
+    return model.__pydantic_post_init__ is None and not model.__private_attributes__
+
+
+def assemble(model: type[AvroRecord], values: dict[str, Any]) -> AvroRecord:
+    """The model holding `values`, which are every field's value, each already the type the model declares (as
+    fastavro reads a record of the model's own schema, once its inner records are models): no validation.
+
+    `values` becomes the model's own dict. This sets the slots `BaseModel.model_construct` sets for a model
+    without private attributes or post-init, given every field; model_construct also works out aliases and
+    defaults field by field, which a complete record of the model's own fields never needs, and on ingest's
+    hot path that work would cost more than the rest of building the model."""
+    instance = _new_instance(model)
+    _set_dict(instance, values)
+    _set_fields_set(instance, set(values))
+    _set_extra(instance, None)
+    _set_private(instance, None)
+    return instance
+
+
+_new_instance = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
