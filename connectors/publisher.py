@@ -1,6 +1,6 @@
 """The agency publisher: turns an agency's event (JSON-shaped) into a validated, Avro-encoded message.
 
-Agencies write events flat, as DOMAIN.md lists their fields: `{"event_type": "PrisonerReleased",
+Agencies write events flat (docs/domain.md section 2.2): `{"event_type": "PrisonerReleased",
 "noms_number": "A1234BC", "release_type": "automatic", ...}`. The publisher moves envelope fields and
 identifiers into their shared records, fills what is missing (event id, times, source), validates, encodes
 and publishes, and reports a result per event.

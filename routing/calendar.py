@@ -1,4 +1,4 @@
-"""England and Wales working-day arithmetic for scheme deadlines (DOMAIN.md section 6).
+"""England and Wales working-day arithmetic for scheme deadlines (docs/domain.md section 6.1).
 
 A working day is Monday to Friday excluding England and Wales bank holidays, including substitute
 days and one-off holidays. The trigger day is day 0. All functions take local calendar dates: turning

@@ -1,4 +1,4 @@
-"""The event catalogue (DOMAIN.md section 4): which category each event belongs to, and which are urgent.
+"""The event catalogue (docs/domain.md section 4): which category each event belongs to, and which are urgent.
 
 A victim opts into categories; urgent events reach the VLO at once as a safety review whatever the victim
 chose. Events with no category change the case store only (identity, allocation, preferences).

@@ -1,4 +1,4 @@
-"""What a notification may say: built only from facts the victim is entitled to (DOMAIN.md sections 5 and 7).
+"""What a notification may say: only facts the victim is entitled to (docs/domain.md sections 5.7 and 7).
 
 Each builder reads a few named fields of one event and nothing else, so an offender's location (prison,
 hospital, release or curfew address), a clinical field or another victim's details cannot reach a

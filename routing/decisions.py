@@ -1,6 +1,6 @@
 """Per victim: whether the VLO is asked to inform the victim, only record, or review safety; and the ids.
 
-DOMAIN.md section 5: preferences decide whether the VLO informs the victim; a victim who opted out or did not
+docs/domain.md section 5.5: preferences decide if the VLO tells the victim; a victim who opted out or did not
 choose the category still has the event recorded; urgent events always reach the VLO as a safety review.
 """
 

@@ -1,4 +1,4 @@
-"""Victim Contact Scheme eligibility (DOMAIN.md section 3).
+"""Victim Contact Scheme eligibility (docs/domain.md section 3).
 
 Decides whether a sentence makes a case statutory, lets a unit open a non-statutory case as
 discretionary, and re-runs the test when an appeal changes the sentence. Every result carries the

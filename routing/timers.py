@@ -1,4 +1,4 @@
-"""Deadlines (DOMAIN.md section 6): when each timer is due and what it says when it fires.
+"""Deadlines (docs/domain.md section 6): when each timer is due and what it says when it fires.
 
 Working days are England and Wales working days; the trigger day is day 0. A timer due on a day fires once
 that day is over in England (midnight, London time), so a referral that arrives on its last day is on time.

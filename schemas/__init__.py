@@ -21,7 +21,7 @@ SCHEMA_DIR = Path(__file__).parent
 COMMON_FOLDER = "common"
 NOTIFICATION_FOLDER = "vlo"
 
-# The agency codes of DOMAIN.md section 2, in the order operators see them.
+# The agency codes of docs/domain.md section 2.1, in the order operators see them.
 AGENCIES = (
     "court",
     "witness-care",

@@ -1,6 +1,6 @@
 """A release cancelled before anyone was told of it is never told: not even when both reach the hub in one batch.
 
-DOMAIN.md: `PrisonerReleaseCancelled` withdraws a held release before it is notified. With no correction window
+docs/domain.md section 9.1: `PrisonerReleaseCancelled` withdraws a held release unseen. With no correction window
 (`HUB_RELEASE_HOLD_SECONDS=0`, the default) a release goes to its queue as soon as its batch commits, so a
 cancellation applied in the same batch (a backlog drained after an outage) must withdraw it there and then: the
 victim is told neither of a release nor of a correction. Once the release is on its queue, a cancellation tells

@@ -19,7 +19,7 @@ The run, once per database:
 
 Dates are placeholders too ($TODAY, $DAYS_AGO_30, $DAYS_AHEAD_60, $HOURS_AGO_3; ${DAYS_AGO_400}T14:30:00Z
 inside a longer string; $WORKDAYS_40_AFTER_DAYS_AGO_3 and $ANNIVERSARY_OF_DAYS_AGO_400 for deadlines computed
-here from DOMAIN.md section 6), so a deadline that depends on "now" is driven by the dates in the events.
+here from docs/domain.md section 6), so a deadline that depends on "now" is driven by the dates in the events.
 Expectation values may be $ANY (present, whatever its value).
 """
 
@@ -71,7 +71,7 @@ SETTLE_SECONDS = 3 * TIMER_CHECK_SECONDS + 2  # for the worker to apply an event
 POLL_SECONDS = 60.0  # longest wait for the expectations once every window has passed
 ACK_LOOKUP_SECONDS = 12.0  # longest wait for a notification an acknowledge step names
 PARALLEL_COMMANDS = 5
-# DOMAIN.md section 4: the events that are urgent (used only to know how long to wait).
+# docs/domain.md section 4: the events that are urgent (used only to know how long to wait).
 URGENT_EVENTS = {
     "TemporaryReleaseFailedToReturn",
     "PrisonerEscaped",
@@ -104,7 +104,7 @@ FIELD_OF = {
 SPECIAL_KEYS = {"facts", "summary_contains"}
 ANY = "$ANY"  # an expectation value meaning "present, whatever it is"
 
-# Event fields whose values must never reach a notification (DOMAIN.md section 5; issue 4 item 7).
+# Event fields whose values must never reach a notification (docs/domain.md section 5.7; issue 4 item 7).
 SENSITIVE_FIELDS = {
     "postcode",
     "lines",
@@ -182,7 +182,7 @@ def read_scenario_file(path: Path) -> dict[str, Any]:
 
 
 def working_days_after(start: dt.date, n: int) -> dt.date:
-    """DOMAIN.md section 6, computed here independently of the hub: Monday to Friday except England and Wales
+    """docs/domain.md section 6.1, computed apart from the hub: Monday to Friday except England and Wales
     bank holidays (substitute days included); the trigger day is day 0."""
     bank_holidays = holidays.country_holidays("GB", subdiv="ENG", years=range(start.year, start.year + 3))
     day = start
@@ -196,7 +196,7 @@ def working_days_after(start: dt.date, n: int) -> dt.date:
 def anniversary(day: dt.date) -> dt.date:
     try:
         return day.replace(year=day.year + 1)
-    except ValueError:  # 29 February: DOMAIN says "12 months"; the 28th is taken
+    except ValueError:  # 29 February: docs/domain.md section 6.2 takes the 28th
         return day.replace(year=day.year + 1, day=28)
 
 

@@ -2,7 +2,7 @@
 
 A scenario passes when its unit queues hold each expected notification exactly once (matched on the fields
 the file lists) and no other notification for its case references, and when none of its notifications
-carries a value the file or its events mark as never to be shown. A scenario that states what DOMAIN.md
+carries a value the file or its events mark as never to be shown. A scenario that states what docs/domain.md
 requires and the hub does not do yet is marked `xfail: "BUG: ..."` in its file (strict: it must fail).
 """
 

@@ -1,4 +1,4 @@
-"""England and Wales working days and the scheme's timers (DOMAIN.md section 6).
+"""England and Wales working days and the scheme's timers (docs/domain.md section 6).
 
 Every expected date below was counted by hand from a calendar; the comments show the count so a
 reader can check it without running anything.

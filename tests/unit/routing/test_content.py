@@ -137,7 +137,7 @@ def test_a_provisional_release_decision_carries_the_reconsideration_deadline() -
 def test_the_personal_statement_is_due_28_calendar_days_before_the_hearing() -> None:
     event, _ = event_with_canaries("ParoleHearingListed")
     listed = event.model_copy(update={"hearing_date": date(2027, 1, 20)})
-    # 20 January - 28 days = 23 December, even though that is near Christmas: calendar days, as DOMAIN.md says.
+    # 20 January - 28 days = 23 December, though near Christmas: calendar days (docs/domain.md section 6.2).
     assert content.parole_hearing_listed(listed).due_by == date(2026, 12, 23)
 
 

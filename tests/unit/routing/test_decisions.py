@@ -1,4 +1,4 @@
-"""Per victim: inform, record only, or review safety (DOMAIN.md section 5); stable notification ids."""
+"""Per victim: inform, record only, or review safety (docs/domain.md section 5.5); stable notification ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Eligibility rules from DOMAIN.md section 3: statutory test, discretionary opening, appeals."""
+"""Eligibility rules from docs/domain.md section 3: statutory test, discretionary opening, appeals."""
 
 import pytest
 
