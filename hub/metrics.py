@@ -101,3 +101,67 @@ DELIVERIES = Counter(
 DELIVERY_SECONDS = Histogram(
     "hub_http_delivery_seconds", "Duration of one HTTP delivery attempt", ["unit"], buckets=LATENCY_BUCKETS
 )
+
+# Coverage, the inspection's measure (hub/reports/coverage.py): read from the case store over the last 30 days by
+# each worker's console, so every worker shows the same values (aggregate with max, not sum). By event type, or by
+# unit, never both crossed: that product would multiply the series. `category` follows from `event_type`.
+COVERAGE_EVENTS = Gauge(
+    "hub_coverage_events",
+    "Notifiable events that reached referred victims of eligible cases, by event type, last 30 days",
+    ["category", "event_type"],
+)
+COVERAGE_VICTIMS = Gauge(
+    "hub_coverage_victims",
+    "Victims of notifiable events (one per victim and event), by event type and action, last 30 days",
+    ["category", "event_type", "action"],
+)
+COVERAGE_WRITTEN = Gauge(
+    "hub_coverage_written",
+    "Victims' notifications written to the unit's queue, by event type and action, last 30 days",
+    ["category", "event_type", "action"],
+)
+COVERAGE_ACKNOWLEDGED = Gauge(
+    "hub_coverage_acknowledged",
+    "Victims' notifications acknowledged by the VLO, by event type and action, last 30 days",
+    ["category", "event_type", "action"],
+)
+COVERAGE_RECORDED_ONLY = Gauge(
+    "hub_coverage_recorded_only",
+    "Victims whose notification was record_only, by event type and why, last 30 days",
+    ["category", "event_type", "reason"],
+)
+COVERAGE_UNIT_VICTIMS = Gauge(
+    "hub_coverage_unit_victims",
+    "Victims of notifiable events (one per victim and event), by unit and action, last 30 days",
+    ["unit", "action"],
+)
+COVERAGE_UNIT_WRITTEN = Gauge(
+    "hub_coverage_unit_written",
+    "Victims' notifications written to the unit's queue, by unit and action, last 30 days",
+    ["unit", "action"],
+)
+COVERAGE_UNIT_ACKNOWLEDGED = Gauge(
+    "hub_coverage_unit_acknowledged",
+    "Victims' notifications acknowledged by the VLO, by unit and action, last 30 days",
+    ["unit", "action"],
+)
+COVERAGE_ACKNOWLEDGE_SECONDS = Gauge(
+    "hub_coverage_acknowledge_seconds",
+    "From the unit's queue to the VLO's acknowledgement, median and 90th percentile by unit, last 30 days",
+    ["unit", "quantile"],
+)
+COVERAGE_URGENT_WITHIN_TARGET = Gauge(
+    "hub_coverage_urgent_acknowledged_within_target",
+    "Urgent safety reviews acknowledged within HUB_URGENT_ACK_MINUTES, by unit, last 30 days",
+    ["unit"],
+)
+COVERAGE_INSPECTION_RATIO = Gauge(
+    "hub_coverage_inspection_ratio",
+    "Share of victims to be informed whose notification is on their unit's queue, per inspection measure "
+    "(open_conditions, temporary_release, release: the inspection found 0.43, 0.67, 0.88), last 30 days",
+    ["measure"],
+)
+COVERAGE_GAPS = Gauge(
+    "hub_coverage_gaps",
+    "Victims left without a notification of a notifiable event they should have had, last 30 days (must be 0)",
+)

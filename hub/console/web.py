@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import faust
 from faust.web import View
 
+from hub.console.coverage import CoverageWatch
 from hub.console.dead_letter_feed import DeadLetterFeed
 from hub.console.operators import (
     SignedInOperator,
@@ -77,6 +78,7 @@ class Console:
         )
         self.history = MetricsHistory()
         self.status = ConsoleStatus(settings, self.engine, self.feed, self.history, lambda: worker.consuming)
+        self.coverage = CoverageWatch(self.engine, settings.urgent_ack_minutes)
         self.signer = SessionSigner(console_secret(settings.console_secret, settings.data_dir))
         static = resources.files("hub.console") / "static"
         self.assets = {path: (static / name).read_bytes() for path, (name, _) in ASSETS.items()}
@@ -220,6 +222,7 @@ def add_console(worker: Worker) -> Console:
             session, operator = who
             query = DeadLetterQuery.from_mapping(dict(request.query))
             body = await console.status.status(query)
+            body["coverage"] = console.coverage.view  # refreshed in the background (watch_coverage)
             body["operator"] = {"username": operator.username, "role": operator.role}
             body["csrf"] = console.signer.csrf_token(session)
             return self.reply(body)
@@ -337,5 +340,9 @@ def add_console(worker: Worker) -> Console:
     async def follow_dead_letters() -> None:
         console.history.sample()
         await console.feed.run()
+
+    @app.task
+    async def watch_coverage() -> None:
+        await console.coverage.run()
 
     return console

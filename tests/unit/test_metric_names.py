@@ -22,6 +22,10 @@ BOUNDED_LABELS = {
     "timer",
     "what",
     "topic",
+    "category",  # the catalogue's categories
+    "reason",  # why a notification was record_only (hub/reports/coverage.py)
+    "quantile",
+    "measure",  # the inspection's three measures
 }
 TIME_WORDS = ("latency", "duration", "age", "seconds", "time")
 

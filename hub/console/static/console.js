@@ -229,6 +229,7 @@ function render(data) {
   drawParked(data.parked);
   drawOverdue(data.overdue);
   drawUrgent(data.urgent);
+  drawCoverage(data.coverage);
   tick();
 }
 
@@ -397,6 +398,77 @@ function drawUrgent(urgent) {
   }));
   fillTable("urgent-table", rows, "urgent-empty");
   more("urgent-more", rows.length, urgent.total);
+}
+
+// The coverage panel: `hub report coverage` over the last 30 days, computed by the worker every minute.
+function fmtShare(rate) {
+  return rate === null || rate === undefined ? "–" : `${(rate * 100).toFixed(1)} %`;
+}
+function fmtCountShare(count, rate) {
+  return rate === null || rate === undefined ? fmtCount(count) : `${fmtCount(count)} (${fmtShare(rate)})`;
+}
+function fmtWait(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  return seconds < 60 ? `${Math.round(seconds)} s` : fmtAge(seconds);
+}
+const REASON_WORDS = {
+  vlo_only: "VLO only", opted_out: "opted out", no_category: "no category yet",
+  not_chosen: "not chosen", changed_since: "choices changed since", no_victim_record: "no victim record",
+};
+function fmtBecause(because) {
+  return Object.entries(because).filter(([, n]) => n > 0).map(([reason, n]) => `${REASON_WORDS[reason] || reason} ${fmtCount(n)}`).join(", ");
+}
+function fmtUrgent(row) {
+  return row.urgent ? `${fmtCount(row.urgent_acknowledged_in_time)}/${fmtCount(row.urgent)}` : "–";
+}
+function coverageCells(row) {
+  return [
+    cell(fmtCount(row.events), "num"), cell(fmtCount(row.victims), "num"), cell(fmtCount(row.inform_victim), "num"),
+    cell(fmtCount(row.record_only), "num"), cell(fmtCount(row.safety_review), "num"),
+    cell(fmtCountShare(row.written, row.written_rate), "num"), cell(fmtCountShare(row.acknowledged, row.acknowledged_rate), "num"),
+    cell(fmtWait(row.acknowledge_median_seconds), "num"), cell(fmtWait(row.acknowledge_p90_seconds), "num"),
+    cell(fmtUrgent(row), "num"), cell(fmtBecause(row.recorded_because), "muted"),
+  ];
+}
+
+function drawCoverage(coverage) {
+  const gapsTag = testid("coverage-gaps");
+  if (!coverage) {
+    gapsTag.textContent = "computing…";
+    gapsTag.className = "tag";
+    return;
+  }
+  const asOf = new Date(coverage.computed_at).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+  setText("coverage-period", `notifiable events of the last ${coverage.days} days reaching referred victims of eligible cases · as of ${asOf} · urgent due within ${coverage.urgent_ack_minutes} min`);
+  const gaps = coverage.gaps;
+  gapsTag.textContent = gaps.victims ? `${fmtCount(gaps.victims)} gap${gaps.victims === 1 ? "" : "s"}` : "no gaps";
+  gapsTag.className = `tag ${gaps.victims ? "alert" : "ok"}`;
+  fillTable("coverage-inspection-table", coverage.inspection.map((row) => ({
+    key: [row.measure, row.events, row.victims, row.written, row.acknowledged, row.acknowledge_median_seconds, row.acknowledge_p90_seconds, row.urgent_acknowledged_in_time],
+    node: () => el("tr", { "data-measure": row.measure },
+      cell(el("strong", { text: row.title })), cell(fmtCount(row.events), "num"), cell(fmtCount(row.victims), "num"),
+      cell(fmtCountShare(row.written, row.written_rate), "num"), cell(fmtCountShare(row.acknowledged, row.acknowledged_rate), "num"),
+      cell(fmtWait(row.acknowledge_median_seconds), "num"), cell(fmtWait(row.acknowledge_p90_seconds), "num"),
+      cell(fmtUrgent(row), "num"), cell(tag(fmtShare(row.inspection_rate), "info"), "num")),
+  })));
+  const signature = (row) => [row.events, row.victims, row.inform_victim, row.record_only, row.safety_review, row.written, row.acknowledged, row.acknowledge_median_seconds, row.acknowledge_p90_seconds, row.urgent_acknowledged_in_time];
+  fillTable("coverage-types-table", coverage.by_event_type.map((row) => ({
+    key: [row.event_type, ...signature(row)],
+    node: () => el("tr", { "data-event-type": row.event_type }, cell(row.category), cell(row.event_type), ...coverageCells(row)),
+  })), "coverage-none");
+  fillTable("coverage-units-table", coverage.by_unit.map((row) => ({
+    key: [row.unit, ...signature(row)],
+    node: () => el("tr", { "data-unit": row.unit }, cell(el("strong", { text: row.unit })), ...coverageCells(row)),
+  })), "coverage-none");
+  const gapRows = gaps.items.map((row) => ({
+    key: [row.event_id, row.unit, row.victims, row.expected],
+    node: () => el("tr", { "data-event-id": row.event_id },
+      cell(row.event_id, "mono"), cell(row.event_type), cell(row.unit), cell(fmtCount(row.victims), "num"),
+      cell(row.expected === "caught_up" ? "referral published before the event" : "referred before the event")),
+  }));
+  fillTable("coverage-gaps-table", gapRows);
+  $("coverage-gaps-table").hidden = gapRows.length === 0;
+  more("coverage-gaps-more", gapRows.length, gaps.events);
 }
 
 function tick() {

@@ -1,0 +1,162 @@
+"""The console's Coverage panel and the hub_coverage_* gauges: `hub report coverage` over the last 30 days.
+
+Computed in a thread every COVERAGE_REFRESH_SECONDS, not on every page poll: the report reads every victim
+notification of the window. The panel shows counts, rates, unit codes, event types and event ids; no case
+reference, victim reference or anything else about a victim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Gauge
+from sqlalchemy import Engine
+
+from hub import metrics
+from hub.reports.coverage import (
+    DEFAULT_DAYS,
+    CoverageReport,
+    Figures,
+    coverage,
+    default_period,
+)
+from routing.decisions import Action
+
+log = logging.getLogger(__name__)
+
+COVERAGE_REFRESH_SECONDS = 60.0
+GAPS_LISTED = 50
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def console_view(report: CoverageReport, computed_at: datetime) -> dict[str, Any]:
+    """What the panel draws: the report's figures, and its gaps by event id without their case references."""
+    return {
+        "computed_at": computed_at.isoformat(),
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        "days": DEFAULT_DAYS,
+        "urgent_ack_minutes": report.urgent_ack_minutes,
+        "inspection": [
+            {
+                "measure": measure.name,
+                "title": measure.title,
+                "inspection_rate": measure.inspection_percent / 100,
+                **figures.as_dict(),
+            }
+            for measure, figures in report.inspection
+        ],
+        "by_event_type": [
+            {"category": category, "event_type": event_type, **figures.as_dict()}
+            for (category, event_type), figures in report.by_event_type.items()
+        ],
+        "by_unit": [{"unit": unit, **figures.as_dict()} for unit, figures in report.by_unit.items()],
+        "total": report.total.as_dict(),
+        "gaps": {
+            "events": len(report.gaps),
+            "victims": report.gap_victims,
+            "items": [
+                {
+                    "event_id": gap.event_id,
+                    "event_type": gap.event_type,
+                    "unit": gap.unit,
+                    "victims": gap.victims,
+                    "expected": gap.expected,
+                }
+                for gap in report.gaps[:GAPS_LISTED]
+            ],
+        },
+    }
+
+
+class CoverageGauges:
+    """Sets the hub_coverage_* gauges from a report, and removes the series a later report no longer has (an
+    event type or unit that left the window), so a gauge never keeps an old value."""
+
+    def __init__(self) -> None:
+        self._series: dict[Gauge, set[tuple[str, ...]]] = {}
+
+    def _set(
+        self, seen: dict[Gauge, set[tuple[str, ...]]], gauge: Gauge, labels: tuple[str, ...], value: float
+    ) -> None:
+        gauge.labels(*labels).set(value)
+        seen.setdefault(gauge, set()).add(labels)
+
+    def export(self, report: CoverageReport) -> None:
+        seen: dict[Gauge, set[tuple[str, ...]]] = {}
+        for (category, event_type), figures in report.by_event_type.items():
+            self._set(seen, metrics.COVERAGE_EVENTS, (category, event_type), figures.events)
+            for action, victims in _by_action(figures).items():
+                labels = (category, event_type, action)
+                self._set(seen, metrics.COVERAGE_VICTIMS, labels, victims)
+                self._set(seen, metrics.COVERAGE_WRITTEN, labels, figures.written_by_action.get(action, 0))
+                acknowledged = figures.acknowledged_by_action.get(action, 0)
+                self._set(seen, metrics.COVERAGE_ACKNOWLEDGED, labels, acknowledged)
+            for reason, count in figures.recorded.items():
+                self._set(seen, metrics.COVERAGE_RECORDED_ONLY, (category, event_type, reason), count)
+        for unit, figures in report.by_unit.items():
+            for action, victims in _by_action(figures).items():
+                self._set(seen, metrics.COVERAGE_UNIT_VICTIMS, (unit, action), victims)
+                written = figures.written_by_action.get(action, 0)
+                self._set(seen, metrics.COVERAGE_UNIT_WRITTEN, (unit, action), written)
+                acknowledged = figures.acknowledged_by_action.get(action, 0)
+                self._set(seen, metrics.COVERAGE_UNIT_ACKNOWLEDGED, (unit, action), acknowledged)
+            for quantile, value in (("0.5", figures.acknowledge_median), ("0.9", figures.acknowledge_p90)):
+                if value is not None:
+                    self._set(seen, metrics.COVERAGE_ACKNOWLEDGE_SECONDS, (unit, quantile), value)
+            self._set(seen, metrics.COVERAGE_URGENT_WITHIN_TARGET, (unit,), figures.urgent_in_time)
+        for measure, figures in report.inspection:
+            if figures.written_rate is not None:
+                self._set(seen, metrics.COVERAGE_INSPECTION_RATIO, (measure.name,), figures.written_rate)
+        metrics.COVERAGE_GAPS.set(report.gap_victims)
+        for gauge, labels in self._series.items():
+            for gone in labels - seen.get(gauge, set()):
+                gauge.remove(*gone)
+        self._series = seen
+
+
+def _by_action(figures: Figures) -> dict[str, int]:
+    """Victims by action, only the actions a row has: a series per action at zero would add nothing."""
+    counts = {
+        Action.INFORM_VICTIM.value: figures.inform,
+        Action.RECORD_ONLY.value: figures.record_only,
+        Action.SAFETY_REVIEW.value: figures.safety_review,
+    }
+    return {action: count for action, count in counts.items() if count}
+
+
+class CoverageWatch:
+    """The latest coverage of the last DEFAULT_DAYS for the panel, refreshed in the background."""
+
+    def __init__(
+        self, engine: Engine, urgent_ack_minutes: float, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
+        self.engine = engine
+        self.urgent_ack_minutes = urgent_ack_minutes
+        self.clock = clock
+        self.view: dict[str, Any] | None = None  # None until the first report is in
+        self.gauges = CoverageGauges()
+
+    def _compute(self) -> CoverageReport:
+        since, until = default_period(self.clock())
+        return coverage(self.engine, since, until, urgent_ack_minutes=self.urgent_ack_minutes)
+
+    async def refresh(self) -> None:
+        report = await asyncio.to_thread(self._compute)
+        self.gauges.export(report)
+        self.view = console_view(report, self.clock())
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as error:  # the case store may be away; the panel keeps its last figures
+                log.warning("coverage not computed (%s); trying again later", type(error).__name__)
+            await asyncio.sleep(COVERAGE_REFRESH_SECONDS)

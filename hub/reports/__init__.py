@@ -1,0 +1,1 @@
+"""Reports read from the case store for the people who answer for the scheme (`hub report ...`)."""
