@@ -8,6 +8,7 @@ A keys directory is laid out by owner, one key pair per file pair:
     units/<unit>/<key id>.key        the unit's private key (kept only where that unit reads its queue)
     operations/<key id>.pub|.key     X25519: retry and dead-letter records, which the hub and operators open
     hub/<key id>.pub|.key            X25519: the hub seals as this sender; readers trust its public keys
+    data/<key id>.key                AES-256: the case store's encryption at rest (the hub's processes only)
 
 Key ids sort by creation (`<UTC time>-<8 hex of the public key's SHA-256>`), so "the newest key" is the
 largest id, and rotation is: add a new pair, keep the old private key until what was sealed for it has aged
@@ -17,6 +18,8 @@ written readable by their owner only.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 from collections.abc import Mapping
@@ -68,6 +71,35 @@ def write_key_pair(directory: Path, purpose: Purpose, now: datetime | None = Non
     )
     (directory / f"{key_id}{PUBLIC_SUFFIX}").write_bytes(public_pem)
     return key_id
+
+
+def write_data_key(directory: Path, now: datetime | None = None) -> str:
+    """Make a new data key (32 random bytes, base64 in its file) in `directory`; returns its key id."""
+    key = os.urandom(32)
+    # The id names the key without revealing it: a hash under a label used for nothing else.
+    digest = hashlib.sha256(b"hub data key id\x00" + key).hexdigest()[:8]
+    key_id = f"{(now or datetime.now(UTC)).astimezone(UTC):%Y%m%dT%H%M%S%f}Z-{digest}"
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(directory / f"{key_id}{PRIVATE_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(base64.b64encode(key) + b"\n")
+    return key_id
+
+
+def read_data_keys(directory: Path) -> dict[str, bytes]:
+    """Every data key in a directory, by key id (none if the directory does not exist)."""
+    if not directory.is_dir():
+        return {}
+    keys = {}
+    for path in sorted(directory.glob(f"*{PRIVATE_SUFFIX}")):
+        try:
+            key = base64.b64decode(path.read_bytes().strip(), validate=True)
+        except (OSError, binascii.Error) as error:
+            raise KeyFileError(f"cannot read the data key {path} ({type(error).__name__})") from None
+        if len(key) != 32:
+            raise KeyFileError(f"{path} is not a 32-byte data key")
+        keys[key_id_from_path(path)] = key
+    return keys
 
 
 def changed_at(directory: Path) -> int | None:
@@ -157,6 +189,13 @@ class KeysDirectory:
     def hub(self) -> Path:
         return self.root / "hub"
 
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def data_keys(self) -> dict[str, bytes]:
+        return read_data_keys(self.data)
+
     def agency_public_keys(self, agency: str) -> dict[str, PublicKey]:
         return public_keys(self.agency(agency), "signing")
 
@@ -201,4 +240,6 @@ class KeysDirectory:
             made.append(f"operations: {write_key_pair(self.operations, 'sealing')}")
         if not any(self.hub.glob(f"*{PUBLIC_SUFFIX}")):
             made.append(f"hub: {write_key_pair(self.hub, 'sealing')}")
+        if not self.data_keys():
+            made.append(f"data: {write_data_key(self.data)}")
         return made

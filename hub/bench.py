@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
+    from hub.store.encryption import DataKeys
     from routing.units import UnitDirectory
 
 BENCH_PREFIX = "bench."  # the hub's topics in a bench run
@@ -524,6 +525,26 @@ def cached_store(cache: Path, cases: int, seed: int, today: date) -> Path:
     traffic_module = _traffic_module()
     loader = hashlib.sha256(Path(__file__).read_bytes() + Path(traffic_module.__file__).read_bytes())
     return cache / f"cases-{cases}-seed-{seed}-{today.isoformat()}-{loader.hexdigest()[:12]}.db"
+
+
+def share_data_keys(keys_dir: Path, cache: Path | None) -> DataKeys:
+    """The data keys of a bench run's keys directory. A kept store (cached_store) is encrypted at rest like any
+    other, so its data key is kept beside it and given to every run that copies it."""
+    from connectors.keys import KeysDirectory, write_data_key
+    from hub.store.encryption import DataKeys
+
+    keys = KeysDirectory(keys_dir)
+    if cache is not None:
+        kept = cache / "data-keys"
+        if any(kept.glob("*.key")):
+            shutil.copytree(kept, keys.data, dirs_exist_ok=True)
+        else:
+            if not keys.data_keys():
+                write_data_key(keys.data)
+            shutil.copytree(keys.data, kept, dirs_exist_ok=True)
+    if not keys.data_keys():
+        write_data_key(keys.data)
+    return DataKeys(keys.data_keys(), keys.data)
 
 
 def load_or_copy(engine: Engine, units: UnitDirectory, traffic: Any, count: int, kept: Path) -> float:
@@ -1027,6 +1048,8 @@ class BenchRun:
 
         self.keys_dir = self.workdir / "hub" / "keys"
         keys = KeysDirectory(self.keys_dir)
+        cache = self.options.store_cache if self.options.database is DatabaseKind.SQLITE else None
+        self.data_keys = share_data_keys(self.keys_dir, cache)
         keys.create_missing(list(AGENCY_SOURCES), units)
         self.signers = signers_for(keys, list(AGENCY_SOURCES))
         every_unit = {k: v for unit in units for k, v in keys.opening_keys(keys.unit(unit)).items()}
@@ -1072,7 +1095,7 @@ class BenchRun:
             address = broker.start()
             say(f"broker on {address} (pid {broker.process.pid if broker.process else '?'})")
             database_url, scratch_db = create_database(options.database, self.workdir)
-            engine = make_engine(database_url)
+            engine = make_engine(database_url, self.data_keys)
             say(f"database {options.database.value}; loading {options.cases:,} cases")
             if options.store_cache is not None and options.database is DatabaseKind.SQLITE:
                 kept = cached_store(options.store_cache, options.cases, options.seed, traffic.today)

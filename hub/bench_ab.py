@@ -36,7 +36,7 @@ import typer
 from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory
 from connectors.signatures import signers_for
-from hub.bench import BENCH_PREFIX, cached_store, load_or_copy, prepare, realistic_mix, say
+from hub.bench import BENCH_PREFIX, cached_store, load_or_copy, prepare, realistic_mix, say, share_data_keys
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
@@ -56,8 +56,9 @@ def _pipeline(directory: Path, traffic: Traffic, cases: int, seed: int, store_ca
     )
     units = load_units(settings)
     kept = cached_store(store_cache, cases, seed, traffic.today)
-    load_or_copy(make_engine(settings.database_url), units, traffic, cases, kept)
-    return Pipeline(settings, make_engine(settings.database_url), hub_codec(), units)
+    data_keys = share_data_keys(directory / "keys", store_cache)
+    load_or_copy(make_engine(settings.database_url, data_keys), units, traffic, cases, kept)
+    return Pipeline(settings, make_engine(settings.database_url, data_keys), hub_codec(), units)
 
 
 def compare(

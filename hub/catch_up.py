@@ -53,7 +53,8 @@ def catch_up(
         choices = VictimChoices(categories=victim.categories)
     made = []
     for missed in missed_by(session, case, referral_published_at):
-        if missed.source_event_id is None:
+        # Without a payload (dropped by the retention schedule) there is nothing left to issue again.
+        if missed.source_event_id is None or missed.payload is None:
             continue
         record = factory.codec.decode(missed.payload).record
         due_by = record.get("due_by")

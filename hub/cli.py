@@ -35,6 +35,7 @@ app.add_typer(operators_app, name="operators")
 
 WORKER_STOP_SECONDS = 8.0
 HEALTH_WAIT_SECONDS = 90.0
+DRAIN_SECONDS = 10.0  # longest `hub up` lets the worker apply what agencies published before the broker stops
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -54,6 +55,7 @@ def _broker(settings: Settings) -> str:
 def worker() -> None:
     """Run a stream worker against HUB_BROKER and HUB_DATABASE_URL, until SIGINT or SIGTERM."""
     from hub.protection import MissingKeys
+    from hub.store.encryption import DataKeysMissing
     from hub.worker import run_worker
 
     settings = Settings()
@@ -61,7 +63,7 @@ def worker() -> None:
     _embedded_keys(settings)
     try:
         run_worker(settings)
-    except MissingKeys as error:
+    except (MissingKeys, DataKeysMissing) as error:
         _fail(f"cannot start: {error}. Create keys with `hub keys new` (README, Security).")
 
 
@@ -157,12 +159,48 @@ def up(demo: Annotated[bool, typer.Option(help="Also publish a small realistic s
     finally:
         typer.echo("stopping")
         stop_demo_traffic(traffic, typer.echo)
+        if broker is not None and worker_process is not None and worker_process.poll() is None:
+            _let_the_worker_drain(address, settings, worker_process)
         if worker_process is not None:
             stop(worker_process, WORKER_STOP_SECONDS)
         if broker is not None:
             broker.stop()
             address_file.unlink(missing_ok=True)
         typer.echo("stopped")
+
+
+def _let_the_worker_drain(address: str, settings: Settings, worker_process: Any) -> None:
+    """The embedded broker keeps agency events in memory only: before it stops, the worker applies what agencies
+    have published (at most DRAIN_SECONDS; a second Ctrl-C stops at once). What it applied is in the case store,
+    and the queues, the retry ladder and the dead letters are put back from there at the next start."""
+    from hub.lanes import unapplied
+
+    hurry = False
+
+    def stop_now(signum: int, _frame: Any) -> None:
+        nonlocal hurry
+        hurry = True
+
+    signal.signal(signal.SIGINT, stop_now)
+    deadline = time.monotonic() + DRAIN_SECONDS
+    said = False
+    waiting = 0
+    while not hurry and worker_process.poll() is None and time.monotonic() < deadline:
+        try:
+            embedded = settings.model_copy(update={"kafka_security_protocol": "PLAINTEXT"})
+            waiting = asyncio.run(asyncio.wait_for(unapplied(address, embedded), timeout=5))
+        except Exception:  # the broker cannot say: stopping goes on
+            return
+        if waiting == 0:
+            return
+        if not said:
+            typer.echo(f"draining   {waiting} agency event(s) not applied yet (Ctrl-C again: stop now)")
+            said = True
+        time.sleep(0.5)
+    if waiting:
+        typer.echo(
+            f"lost       {waiting} agency event(s) not applied: the embedded broker keeps them in memory only"
+        )
 
 
 def _embedded_keys(settings: Settings) -> None:
@@ -233,7 +271,7 @@ def publish(
     """Validate, encode and publish agency events (one JSON object per line) to the source's inbound topic."""
     from connectors.avro import hub_codec
     from connectors.publisher import event_from_json
-    from hub.topics import ensure_topics
+    from hub.topics import ensure_topics, retention_of
     from schemas import event_schemas
     from schemas.validation import InvalidEvent
 
@@ -279,6 +317,7 @@ def publish(
             sorted(set(topics)),
             settings.topic_partitions,
             client_options=settings.kafka_client_options(),
+            retention=retention_of(settings),
         )
         results: list[Any] = [None] * len(events)
         async with _publisher(address, settings, signers) as publisher:
@@ -343,8 +382,8 @@ def queue_read(
     from hub.dead_letters import audit
     from hub.queues import record_progress
     from hub.reference import load_units
-    from hub.store.repository import make_engine
-    from hub.topics import ensure_topics
+    from hub.store.repository import open_store
+    from hub.topics import ensure_topics, retention_of
 
     settings = Settings()
     units = load_units(settings)
@@ -374,7 +413,7 @@ def queue_read(
     # The case store records the read (audit, progress); a unit must still be able to read its queue while the
     # database is away, so then the read goes on, said to be unrecorded.
     try:
-        engine = make_engine(settings.resolved_database_url)
+        engine = open_store(settings)
     except Exception as error:
         engine = None
         typer.echo(
@@ -392,7 +431,11 @@ def queue_read(
     async def read() -> None:
         nonlocal shown
         await ensure_topics(
-            address, [topic], settings.topic_partitions, client_options=settings.kafka_client_options()
+            address,
+            [topic],
+            settings.topic_partitions,
+            client_options=settings.kafka_client_options(),
+            retention=retention_of(settings),
         )
         async for notification in read_queue(
             address,
@@ -451,16 +494,30 @@ def keys_new(
     hub: Annotated[
         bool, typer.Option("--hub", help="The hub's own key: it seals everything as this sender.")
     ] = False,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data", help="A data key: the case store's encryption at rest (then `hub keys rotate-data`)."
+        ),
+    ] = False,
 ) -> None:
-    """Make a key pair in the keys directory. The newest key is used from now on; older ones still verify and
-    open what was made with them, until you remove them."""
-    from connectors.keys import KeysDirectory, write_key_pair
+    """Make a key pair (or a data key) in the keys directory. The newest key is used from now on; older ones still
+    verify and open what was made with them, until you remove them."""
+    from connectors.keys import KeysDirectory, write_data_key, write_key_pair
     from hub.reference import load_units
 
     settings = Settings()
     keys = KeysDirectory(settings.resolved_keys_dir)
-    if sum((agency is not None, unit is not None, operations, hub)) != 1:
-        _fail("name exactly one owner: --agency NAME, --unit CODE, --operations or --hub")
+    if sum((agency is not None, unit is not None, operations, hub, data)) != 1:
+        _fail("name exactly one owner: --agency NAME, --unit CODE, --operations, --hub or --data")
+    if data:
+        key_id = write_data_key(keys.data)
+        typer.echo(f"data: key {key_id}")
+        typer.echo(f"  secret   {keys.data / (key_id + '.key')}  (the hub's processes only)")
+        typer.echo(
+            "  new values are encrypted under it within a second; `hub keys rotate-data` moves the rest"
+        )
+        return
     if agency is not None:
         if agency not in AGENCY_SOURCES:
             _fail(f"unknown agency {agency!r}; expected one of {', '.join(AGENCY_SOURCES)}")
@@ -485,12 +542,44 @@ def keys_list() -> None:
     from connectors.keys import KeysDirectory, key_id_from_path
 
     keys = KeysDirectory(Settings().resolved_keys_dir)
-    for directory in sorted(path for path in keys.root.glob("*/*") if path.is_dir()) + [keys.operations]:
+    owners = sorted(path for path in keys.root.glob("*/*") if path.is_dir())
+    for directory in [*owners, keys.operations, keys.hub]:
         ids = sorted({key_id_from_path(path) for path in directory.glob("*.pub")})
         for key_id in ids:
             private = " private" if (directory / f"{key_id}.key").exists() else ""
             newest = " newest" if key_id == ids[-1] else ""
             typer.echo(f"{directory.relative_to(keys.root)}  {key_id}{newest}{private}")
+    data_ids = sorted(keys.data_keys())
+    for key_id in data_ids:
+        typer.echo(f"data  {key_id}{' newest' if key_id == data_ids[-1] else ''} secret")
+
+
+@keys_app.command("rotate-data")
+def keys_rotate_data() -> None:
+    """Re-encrypt every value in the case store that is under an older data key (or stored before encryption at
+    rest) under the newest one, in small batches; safe while workers run. Then the older data keys may be removed,
+    once no backup of the database still needs them."""
+    from hub.store.repository import data_keys, open_store
+    from hub.store.rotation import rotate_data
+
+    settings = Settings()
+    _embedded_keys(settings)
+    try:
+        keys = data_keys(settings)
+        engine = open_store(settings)
+        report = rotate_data(engine, keys, say=typer.echo)
+    except Exception as error:  # a clear line, not a traceback: the message names files and keys, no data
+        _fail(f"rotate-data stopped: {type(error).__name__}: {error}", 1)
+        raise
+    before = ", ".join(f"{count} under {key}" for key, count in sorted(report.found_under.items())) or "none"
+    typer.echo(f"values found: {before}")
+    typer.echo(
+        f"re-encrypted {sum(report.re_encrypted.values())} value(s) in {report.passes} pass(es) "
+        f"({report.changed_meanwhile} rewritten by a worker meanwhile); every value is now under {report.newest_key}"
+    )
+    older = [key for key in keys.ids if key != report.newest_key]
+    if older:
+        typer.echo(f"no value needs {', '.join(older)} any more: remove them once no database backup does")
 
 
 dlq_app = typer.Typer(
@@ -535,9 +624,9 @@ UntilFilter = Annotated[
 def _dead_letters(settings: Settings, ids: list[str] | None = None, **filters: Any) -> tuple[list[Any], Any]:
     from connectors.keys import KeysDirectory
     from hub.dead_letters import DeadLetterFilter, purged, read_dead_letters
-    from hub.store.repository import make_engine
+    from hub.store.repository import open_store
 
-    engine = make_engine(settings.resolved_database_url)
+    engine = open_store(settings)
     address = _broker(settings)
     _embedded_keys(settings)
     keys = KeysDirectory(settings.resolved_keys_dir)
@@ -713,12 +802,10 @@ def parked_list(
     from connectors.avro import hub_codec
     from hub.pipeline import Pipeline
     from hub.reference import load_units
-    from hub.store.repository import make_engine
+    from hub.store.repository import open_store
 
     settings = Settings()
-    pipeline = Pipeline(
-        settings, make_engine(settings.resolved_database_url), hub_codec(), load_units(settings)
-    )
+    pipeline = Pipeline(settings, open_store(settings), hub_codec(), load_units(settings))
     now = pipeline.clock()
     for parked in pipeline.parked_events(older_than * 60):
         typer.echo(
@@ -736,6 +823,77 @@ def parked_list(
                 }
             )
         )
+
+
+victims_app = typer.Typer(help="Victims' personal data in the hub (README, Erasure).", no_args_is_help=True)
+app.add_typer(victims_app, name="victims")
+
+
+@victims_app.command("erase")
+def victims_erase(
+    case_ref: Annotated[str, typer.Option(help="The victim's case (court case reference).")],
+    person_ref: Annotated[str, typer.Option(help="The victim's person reference on that case.")],
+    reason: Annotated[str, typer.Option(help="Why (audited, and told to the unit): no personal data in it.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    actor: ActorOption = None,
+) -> None:
+    """Erase the hub's copy of one victim's personal data and tell their unit (admin: the operations key).
+    Prints counts only; running it again changes nothing."""
+    from connectors.avro import hub_codec
+    from connectors.keys import KeysDirectory
+    from connectors.registry import registry_for
+    from hub.erasure import VictimNotFound, erase_victim, record_refusal
+    from hub.store.encryption import DataKeysMissing
+    from hub.store.repository import make_engine, open_store
+
+    settings = Settings()
+    _embedded_keys(settings)
+    keys = KeysDirectory(settings.resolved_keys_dir)
+    key_ids = _operations_key_ids(settings)
+    who = _principal(actor, key_ids)
+    if not key_ids:
+        # The audit table holds nothing encrypted: a refusal is recorded without the data keys.
+        engine = make_engine(settings.resolved_database_url, None, settings.database_connect_args)
+        record_refusal(engine, case_ref, person_ref, reason, who, datetime.now(UTC))
+        _fail(f"erasing is for admins, who hold the operations private key (none in {keys.operations})")
+    if not yes and not typer.confirm(f"Erase person {person_ref} on case {case_ref}? It cannot be undone"):
+        _fail("not erased", 1)
+    try:
+        engine = open_store(settings)
+        done = erase_victim(
+            engine,
+            case_ref,
+            person_ref,
+            reason,
+            who,
+            datetime.now(UTC),
+            settings=settings,
+            codec=hub_codec(registry=registry_for(settings.schema_registry_url)),
+            dead_letter_opener=keys.opener(keys.operations),
+        )
+    except VictimNotFound as error:
+        _fail(f"{error}: nothing erased", 1)
+        raise
+    except (ValueError, DataKeysMissing) as error:
+        _fail(f"{error}; nothing erased")
+        raise
+    if done.already_erased:
+        when = done.erased_at.isoformat()
+        typer.echo(f"person {person_ref} on case {case_ref} was already erased at {when}; nothing changed")
+        return
+    typer.echo(f"erased person {person_ref} on case {case_ref} at {done.erased_at.isoformat()}")
+    typer.echo(
+        f"  notifications: {done.notifications_cleared} stored bodies removed, "
+        f"{done.notifications_withdrawn} not yet sent withdrawn"
+    )
+    typer.echo(
+        f"  timers stopped: {done.timers_stopped}; parked events deleted: {done.parked_deleted}; "
+        f"dead letters purged: {done.dead_letters_purged}"
+    )
+    typer.echo(
+        f"  unit {done.unit_code} is told by record_only notification {done.notification_id} "
+        "(on its queue with the worker's next outbox sweep)"
+    )
 
 
 @schemas_app.command("check")
@@ -773,6 +931,16 @@ app.command("bench")(bench_command)
 from hub.simulate import simulate_command, start_demo_traffic, stop_demo_traffic  # noqa: E402
 
 app.command("simulate")(simulate_command)
+
+# `hub report` (coverage, ...) lives in hub/reports/; it imports little at load.
+from hub.reports.cli import report_app  # noqa: E402
+
+app.add_typer(report_app, name="report")
+
+# `hub retention` lives beside the schedule it runs (hub/retention_cli.py); it imports little at load.
+from hub.retention_cli import retention_app  # noqa: E402
+
+app.add_typer(retention_app, name="retention")
 
 
 def main() -> None:

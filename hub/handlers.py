@@ -369,6 +369,14 @@ class EventHandlers:
         if victim is None:
             victim = Victim(case=case, person_ref=person.person_ref, opted_out=False, declined=False)
             self.store.add_victim(victim)
+        elif victim.anonymised_at is not None:
+            if event.envelope.published_at <= victim.anonymised_at:
+                # Sent before the victim's data was erased or anonymised (a replay, a late delivery): it must not
+                # bring the data back.
+                return Effects()
+            # Referred again since: the victim rejoins, and their data is the hub's to keep again.
+            victim.anonymised_at = None
+            victim.anonymised_reason = None
         victim.name = person.name
         victim.relationship_to_offence = person.relationship
         victim.postcode = person.address.postcode
@@ -516,6 +524,7 @@ class EventHandlers:
             if case.status == "open":
                 case.status = "closed"
                 case.closed_reason = ingested.event_type
+                case.closed_at = self.now  # the retention schedule's clock for its victims' data
                 self._stop_timers(case, None, *TimerKind)
         return effects
 
@@ -582,6 +591,8 @@ class EventHandlers:
         event = ingested.event
         _, victim = self._case_victim(event)
         victim.categories = sorted(set(event.categories))
+        if victim.anonymised_at is not None:
+            return Effects()  # erased or anonymised: only a new referral brings personal data back
         if event.channel:
             victim.preferred_channel = event.channel
         if event.language:
@@ -611,7 +622,9 @@ class EventHandlers:
         new_unit = self.units.resolve_unit(event.postcode)
         effects = Effects()
         for victim in victims:
-            victim.postcode = event.postcode
+            # Erased or anonymised: the victim still moves unit, but the postcode is not kept.
+            if victim.anonymised_at is None:
+                victim.postcode = event.postcode
             old_unit = victim.unit_code
             if old_unit == new_unit.code:
                 continue

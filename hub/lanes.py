@@ -56,6 +56,38 @@ def ordinary_group(app_id: str) -> str:
     return f"{app_id}-ordinary"
 
 
+async def unapplied(bootstrap: str, settings: Settings) -> int:
+    """Agency events on the broker that the lanes have not yet handled (and committed): what `hub up` waits for
+    before it stops an embedded broker, which would lose them."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    options = settings.kafka_client_options()
+    lanes = {
+        ordinary_group(settings.app_id): [settings.inbound_topic(s) for s in AGENCY_SOURCES],
+        urgent_group(settings.app_id): [settings.urgent_topic(s) for s in AGENCY_SOURCES],
+    }
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **options)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
+    await admin.start()
+    await consumer.start()
+    try:
+        await consumer.topics()
+        waiting = 0
+        for group, topics in lanes.items():
+            partitions = [
+                TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            ends = await consumer.end_offsets(partitions) if partitions else {}
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            for partition, end in ends.items():
+                done = committed.get(partition)
+                waiting += end - (done.offset if done is not None and done.offset >= 0 else 0)
+        return waiting
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 def inbound(record: ConsumerRecord) -> InboundMessage:
     return InboundMessage(
         topic=record.topic,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import traceback
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ def dead_letter(
     first_failure_at: datetime | None = None,
     history: str | None = None,
 ) -> OutboundRecord:
-    """The original key, value and headers untouched, plus headers that say what failed where (DESIGN.md).
+    """The original key, value and headers untouched, and headers on what failed where (README, Dead letters).
     A message that went through the retry ladder also carries its attempts and their history."""
     now = datetime.now(UTC).isoformat().encode()
     first = first_failure_at.isoformat().encode() if first_failure_at else now
@@ -81,3 +82,12 @@ def dead_letter(
     return OutboundRecord(
         topic=topic, key=message.key, value=message.value, headers=[*message.headers, *added]
     )
+
+
+def headers_kept(headers: Headers) -> list[list[str]]:
+    """Headers as the case store keeps them (JSON): [name, base64 value] pairs, in order."""
+    return [[name, base64.b64encode(value).decode()] for name, value in headers]
+
+
+def headers_from_kept(kept: list[list[str]] | None) -> Headers:
+    return [(name, base64.b64decode(value)) for name, value in kept or []]

@@ -24,7 +24,15 @@ from connectors.signatures import Unauthenticated
 from hub import metrics
 from hub.handlers import EventHandlers, IdentityConflict, UnknownReference, Unmatched
 from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
-from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values, operator_safe_reason
+from hub.messages import (
+    InboundMessage,
+    OutboundRecord,
+    dead_letter,
+    headers_from_kept,
+    headers_kept,
+    log_without_values,
+    operator_safe_reason,
+)
 from hub.notify import Cause, NotificationFactory
 from hub.retry import RetryState, token
 from hub.settings import Settings
@@ -305,6 +313,8 @@ class Pipeline:
                     source=ingested.source,
                     topic=ingested.message.topic,
                     payload=ingested.message.value,
+                    key=ingested.message.key,
+                    headers=headers_kept(ingested.message.headers),
                     published_at=ingested.event.envelope.published_at,
                     parked_at=now,
                 ),
@@ -317,7 +327,9 @@ class Pipeline:
                 produced.append(notification)
         released = []
         for parked in store.take_parked(effects.new_keys):
-            message = InboundMessage(parked.topic, -1, -1, None, None, parked.payload)
+            message = InboundMessage(
+                parked.topic, -1, -1, None, parked.key, parked.payload, headers_from_kept(parked.headers)
+            )
             released.append(
                 ingest(message, parked.source, self.codec, self.settings.max_message_bytes, now.date())
             )

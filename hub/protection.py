@@ -74,6 +74,8 @@ class RecordProtection:
             )
         if self.keys.newest_sender_key() is None:
             problems.append(f"no hub private key in {self.keys.hub} (the hub seals what it writes as it)")
+        if not self.keys.data_keys():
+            problems.append(f"no data key in {self.keys.data} (the case store is encrypted at rest)")
         return problems
 
     def agencies_without_keys(self) -> list[str]:

@@ -10,6 +10,10 @@ new topics differ wherever the old ones held a copy sent twice.
 Likewise the dead letters: the worker keeps a copy of each one it writes (sealed, as on the topic), and puts
 back those not purged on an empty `hub.dlq`. A purge is kept by (partition, offset), which the new topic
 reuses for other letters, so purged copies are dropped and the purge list starts again.
+
+And the retry ladder: the worker keeps a copy of each record it writes to a retry topic until that tier has
+taken it again (applied it, or sent it on up the ladder, which keeps a new copy), and puts the copies back, each
+on its tier and partition, when every retry topic is empty; each then waits out what is left of its delay.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from hub.messages import OutboundRecord
-from hub.store.models import DeadLetterCopy, Notification, PurgedDeadLetter, ReaderProgress
+from hub.store.models import DeadLetterCopy, Notification, PurgedDeadLetter, ReaderProgress, RetryCopy
 
 
 @dataclass(frozen=True)
@@ -38,19 +42,23 @@ class Restored:
 
 
 @dataclass(frozen=True)
-class WrittenDeadLetter:
-    """A dead letter as it went onto `hub.dlq`, and where."""
+class WrittenRecord:
+    """A record as it went onto its topic (a dead letter, a retry), and where."""
 
     record: OutboundRecord
     partition: int
     offset: int
 
 
-def keep_dead_letters(engine: Engine, written: list[WrittenDeadLetter]) -> None:
+def _headers_kept(record: OutboundRecord) -> list[list[str]]:
+    return [[name, base64.b64encode(value).decode()] for name, value in record.headers]
+
+
+def keep_dead_letters(engine: Engine, written: list[WrittenRecord]) -> None:
     now = datetime.now(UTC)
     with Session(engine) as session, session.begin():
         for letter in written:
-            headers = [[name, base64.b64encode(value).decode()] for name, value in letter.record.headers]
+            headers = _headers_kept(letter.record)
             session.add(
                 DeadLetterCopy(
                     partition=letter.partition,
@@ -74,10 +82,37 @@ def record_progress(engine: Engine, group: str, topic: str, read_up_to: Mapping[
                                          notification_id=notification_id, at=now))  # fmt: skip
 
 
+async def _republish(
+    bootstrap: str, records: list[OutboundRecord], options: Mapping[str, Any]
+) -> list[tuple[str, int, int]]:
+    """Write records as they are (already sealed), in order; where each one went: (topic, partition, offset)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **options)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(r.topic, r.value, key=r.key, partition=r.partition, headers=r.headers)
+            for r in records
+        ]
+        written = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return [(at.topic, at.partition, at.offset) for at in written]
+
+
+def _kept_record(copy: DeadLetterCopy | RetryCopy, topic: str, partition: int | None) -> OutboundRecord:
+    headers = [(name, base64.b64decode(value)) for name, value in copy.headers]
+    return OutboundRecord(topic, copy.key, copy.value, headers, partition)
+
+
 def _published(engine: Engine, topics: set[str]) -> list[OutboundRecord]:
     query = (
         select(Notification.topic, Notification.key, Notification.payload, Notification.notification_id)
-        .where(Notification.published_at.is_not(None), Notification.withdrawn_at.is_(None))
+        .where(
+            Notification.published_at.is_not(None),
+            Notification.withdrawn_at.is_(None),
+            # Dropped by the retention schedule once past the queues' own retention: the broker had dropped it too.
+            Notification.payload.is_not(None),
+        )
         .order_by(Notification.published_at, Notification.created_at, Notification.notification_id)
     )
     with Session(engine) as session:
@@ -122,15 +157,9 @@ async def restore_queues(
     records = await asyncio.to_thread(_published, engine, set(unit_topics))
     if not records:
         return Restored()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **options)
-    await producer.start()
-    try:
-        futures = [await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in seal(records)]
-        written = await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    written = await _republish(bootstrap, seal(records), options)
     where = {
-        dict(record.headers)[NOTIFICATION_ID_HEADER].decode(): (at.topic, at.partition, at.offset)
+        dict(record.headers)[NOTIFICATION_ID_HEADER].decode(): at
         for record, at in zip(records, written, strict=True)
     }
     positions: dict[str, dict[TopicPartition, int]] = {}
@@ -183,15 +212,75 @@ async def restore_dead_letters(bootstrap: str, engine: Engine, topic: str, optio
     copies = await asyncio.to_thread(_copies_not_purged, engine)
     if not copies:
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **options)
-    await producer.start()
-    try:
-        futures = []
-        for copy in copies:
-            headers = [(name, base64.b64decode(value)) for name, value in copy.headers]
-            futures.append(await producer.send(topic, copy.value, key=copy.key, headers=headers))
-        written = await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    await asyncio.to_thread(_moved, engine, copies, [(at.partition, at.offset) for at in written])
+    written = await _republish(bootstrap, [_kept_record(copy, topic, None) for copy in copies], options)
+    await asyncio.to_thread(_moved, engine, copies, [(partition, offset) for _, partition, offset in written])
+    return len(copies)
+
+
+def keep_retries(engine: Engine, written: list[WrittenRecord]) -> None:
+    """Copies of records just written to retry topics (see the module)."""
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            RetryCopy(
+                topic=retry.record.topic,
+                partition=retry.partition,
+                offset=retry.offset,
+                key=retry.record.key,
+                value=retry.record.value,
+                headers=_headers_kept(retry.record),
+                written_at=now,
+            )  # fmt: skip
+            for retry in written
+        )
+
+
+def forget_retries(engine: Engine, topic: str, taken_up_to: Mapping[int, int]) -> None:
+    """A retry tier has taken its records up to these offsets (by partition): their copies are no longer owed."""
+    with Session(engine) as session, session.begin():
+        for partition, offset in taken_up_to.items():
+            session.execute(
+                delete(RetryCopy).where(
+                    RetryCopy.topic == topic, RetryCopy.partition == partition, RetryCopy.offset <= offset
+                )
+            )
+
+
+def _retry_copies(engine: Engine, topics: set[str]) -> list[RetryCopy]:
+    with Session(engine) as session:
+        return [
+            copy for copy in session.scalars(select(RetryCopy).order_by(RetryCopy.id)) if copy.topic in topics
+        ]
+
+
+def _retries_moved(engine: Engine, copies: list[RetryCopy], written: list[tuple[int, int]]) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(delete(RetryCopy).where(RetryCopy.id.in_([copy.id for copy in copies])))
+        session.add_all(
+            RetryCopy(
+                topic=copy.topic,
+                partition=partition,
+                offset=offset,
+                key=copy.key,
+                value=copy.value,
+                headers=copy.headers,
+                written_at=copy.written_at,
+            )  # fmt: skip
+            for copy, (partition, offset) in zip(copies, written, strict=True)
+        )
+
+
+async def restore_retries(
+    bootstrap: str, engine: Engine, topics: list[str], options: Mapping[str, Any]
+) -> int:
+    """Put the retry ladder back on empty retry topics (see the module); how many records."""
+    if not await _queues_are_empty(bootstrap, topics, options):
+        return 0
+    copies = await asyncio.to_thread(_retry_copies, engine, set(topics))
+    if not copies:
+        return 0
+    records = [_kept_record(copy, copy.topic, copy.partition) for copy in copies]
+    written = await _republish(bootstrap, records, options)
+    places = [(partition, offset) for _, partition, offset in written]
+    await asyncio.to_thread(_retries_moved, engine, copies, places)
     return len(copies)

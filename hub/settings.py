@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     )
     kafka_ssl_keyfile: Path | None = Field(None, description="The client certificate's private key (PEM).")
     database_url: str = Field("", description="SQLAlchemy URL. Empty: SQLite at <data_dir>/hub.db.")
+    database_tls: Literal["", "require", "verify-ca", "verify-full"] = Field(
+        "",
+        description="PostgreSQL: require TLS (libpq sslmode); verify-full also checks the server's name against "
+        "its certificate. Empty: libpq's default, which falls back to plaintext.",
+    )
+    database_tls_root_cert: Path | None = Field(
+        None, description="PostgreSQL: the CA certificate (PEM) that verify-ca and verify-full check against."
+    )
     web_port: int = Field(6066, description="Port of /health, /metrics and the operations console.")
     web_host: str = Field("127.0.0.1", description="Address the web server binds to.")
     data_dir: Path = Field(Path(".hub"), description="Where the embedded database and runtime files live.")
@@ -149,6 +157,54 @@ class Settings(BaseSettings):
         "",
         description="Signs console sessions. Empty: a random secret kept in <data_dir>/console.secret.",
     )
+    # The retention schedule (hub/retention.py; README, Retention): what the case store and the broker keep.
+    victim_data_retention_days: int = Field(
+        90,
+        ge=1,
+        description="Victims' personal data (name, postcode, language, channel, accessibility needs) is removed "
+        "this many days after their case closed, with their notifications' payloads and the case's timers.",
+    )
+    queue_retention_days: int = Field(
+        30,
+        ge=1,
+        description="How long the unit queues keep notifications (retention.ms of the vlo.* topics the hub "
+        "creates), and the case store a notification's payload once it is on its queue or withdrawn.",
+    )
+    agency_topic_retention_days: int = Field(
+        28, ge=1, description="How long the agency topics and urgent lanes the hub creates keep events."
+    )
+    processed_events_retention_days: int = Field(
+        35,
+        ge=1,
+        description="How long an applied event's id is kept to recognise a duplicate: at least the agency "
+        "topics' retention, so no redelivery outlives it.",
+    )
+    parked_events_retention_days: int = Field(
+        30,
+        ge=1,
+        description="A parked event no case claimed within this many days goes to the dead-letter topic "
+        "(stage park, error class Unclaimed) and leaves the case store.",
+    )
+    dead_letter_retention_days: int = Field(
+        14,
+        ge=1,
+        description="How long the dead-letter topic keeps dead letters, and the case store its copies.",
+    )
+    retry_topic_retention_hours: int = Field(
+        24, ge=1, description="How long the retry topics keep records: longer than the longest retry delay."
+    )
+    audit_retention_days: int = Field(
+        730, ge=1, description="How long the audit of what operators and the retention schedule did is kept."
+    )
+    retention_batch: int = Field(
+        500, ge=1, description="Most rows the retention schedule changes in one transaction."
+    )
+    retention_every_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How often each worker runs the retention schedule (the first time a few minutes after it "
+        "starts); `hub retention run` runs it at once.",
+    )
 
     @field_validator("http_endpoints")
     @classmethod
@@ -178,6 +234,21 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _retention_outlasts_what_depends_on_it(self) -> Settings:
+        if self.processed_events_retention_days < self.agency_topic_retention_days:
+            raise ValueError(
+                "HUB_PROCESSED_EVENTS_RETENTION_DAYS is shorter than HUB_AGENCY_TOPIC_RETENTION_DAYS: an event "
+                "redelivered from an agency topic would be applied again"
+            )
+        longest_delay = max(self.retry_delays_seconds, default=0.0)
+        if self.retry_topic_retention_hours * 3600 <= longest_delay:
+            raise ValueError(
+                "HUB_RETRY_TOPIC_RETENTION_HOURS is not longer than the longest retry delay: a retry topic would "
+                "drop records still waiting their turn"
+            )
+        return self
+
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'hub.db'}"
@@ -185,6 +256,16 @@ class Settings(BaseSettings):
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def database_connect_args(self) -> dict[str, str]:
+        """What the PostgreSQL driver is given besides the URL: the TLS settings."""
+        if not self.resolved_database_url.startswith("postgresql") or not self.database_tls:
+            return {}
+        options = {"sslmode": self.database_tls}
+        if self.database_tls_root_cert is not None:
+            options["sslrootcert"] = str(self.database_tls_root_cert)
+        return options
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> Settings:

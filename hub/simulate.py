@@ -104,7 +104,7 @@ async def send_traffic(
     from connectors.publisher import AgencyPublisher
     from connectors.signatures import signers_for
     from hub.protection import embedded_keys
-    from hub.topics import ensure_topics
+    from hub.topics import ensure_topics, retention_of
 
     topics = [
         topic
@@ -134,6 +134,7 @@ async def send_traffic(
                 settings.topic_partitions,
                 settings.topic_replication,
                 client_options=client_options,
+                retention=retention_of(settings),
             ),
             CONNECT_TIMEOUT_SECONDS,
         )

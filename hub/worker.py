@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from connectors.avro import hub_codec
@@ -36,15 +37,24 @@ from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
 from hub.protection import MissingKeys, RecordProtection, Unauthenticated
 from hub.publication_order import in_chunks
-from hub.queues import WrittenDeadLetter, keep_dead_letters, restore_dead_letters, restore_queues
+from hub.queues import (
+    WrittenRecord,
+    forget_retries,
+    keep_dead_letters,
+    keep_retries,
+    restore_dead_letters,
+    restore_queues,
+    restore_retries,
+)
 from hub.reference import load_units
+from hub.retention import Retention
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
 from hub.settings import Settings
 from hub.store.models import Notification
-from hub.store.repository import make_engine
+from hub.store.repository import open_store
 from hub.store.watch import watched_counts
 from hub.store_gate import StoreGate
-from hub.topics import ensure_topics, hub_topics
+from hub.topics import ensure_topics, hub_topics, retention_of
 from routing.timers import TimerKind
 
 log = logging.getLogger(__name__)
@@ -57,6 +67,11 @@ APPLY_CHUNK = 100
 # The pending-timers gauge: a count over every running timer, about a million in a store of a million cases
 # (hub/store/watch.py); overdue timers and unanswered urgent notifications are still counted every timer check.
 PENDING_COUNT_SECONDS = 60.0
+# The retention schedule (hub/retention.py) runs first this long after start, once the worker has caught up with
+# what waited for it, then every HUB_RETENTION_EVERY_HOURS; a run that failed (the database away) is tried again
+# after RETENTION_RETRY_SECONDS rather than a whole period later.
+RETENTION_FIRST_RUN_SECONDS = 300.0
+RETENTION_RETRY_SECONDS = 600.0
 
 
 def _inbound(message: Any) -> InboundMessage:
@@ -82,13 +97,8 @@ class Worker:
         self.settings = settings
         self.broker = settings.resolved_broker()
         self.units = load_units(settings)
-        self.pipeline = Pipeline(
-            settings,
-            make_engine(settings.resolved_database_url),
-            hub_codec(registry=registry_for(settings.schema_registry_url)),
-            self.units,
-        )
         self.ladder = RetryLadder(settings.retry_topic, settings.retry_delays_seconds)
+        self._retry_topics = {self.ladder.topic(tier) for tier in self.ladder.tiers}
         self.protection = RecordProtection(
             settings,
             [unit.code for unit in self.units.units],
@@ -96,11 +106,18 @@ class Worker:
         )
         if missing := self.protection.missing():
             raise MissingKeys("; ".join(missing))
+        self.pipeline = Pipeline(
+            settings,
+            open_store(settings),
+            hub_codec(registry=registry_for(settings.schema_registry_url)),
+            self.units,
+        )
         if unsigned := self.protection.agencies_without_keys():
             log.warning(
                 "no public keys for agencies %s: their events will be dead-lettered", ", ".join(unsigned)
             )
         self.book = RetryBook()
+        self.retention = Retention(settings, self.pipeline.engine, clock=self.pipeline.clock)
         self.gate = StoreGate(urgent_in_loop=settings.resolved_database_url.startswith("sqlite"))
         self.ordinary_lane = OrdinaryLane(settings, self.handle_safely)
         self.urgent_lane = UrgentLane(settings, lambda messages: self.handle_safely(messages, urgent=True))
@@ -168,6 +185,10 @@ class Worker:
             await self.watch_parked()
             await self.watch_counts()
 
+        @app.task
+        async def retention_schedule() -> None:
+            await self.keep_to_retention()
+
         @app.timer(interval=WATCH_SECONDS)
         async def retries_and_lag() -> None:
             # Apart from the deadlines above, which wait for the database: these gauges matter most when it is away.
@@ -230,6 +251,7 @@ class Worker:
                 self.settings.topic_partitions,
                 self.settings.topic_replication,
                 client_options=self.settings.kafka_client_options(),
+                retention=retention_of(self.settings),
             ),
         )
         if self.settings.restore_lost_queues:
@@ -264,6 +286,17 @@ class Worker:
         )
         if letters:
             log.warning("the broker had lost the dead-letter topic: %d dead letters put back", letters)
+        retries = await until_it_works(
+            "restoring the retry ladder",
+            lambda: restore_retries(
+                self.broker,
+                self.pipeline.engine,
+                sorted(self._retry_topics),
+                self.settings.kafka_client_options(),
+            ),
+        )
+        if retries:
+            log.warning("the broker had lost the retry ladder: %d records put back on their tiers", retries)
 
     async def handle_safely(
         self,
@@ -440,6 +473,26 @@ class Worker:
             await self.handle_safely(
                 [retry.message for retry in due], {token(retry.message): retry.state for retry in due}
             )
+        await self._forget_retries(consumed)
+
+    async def _forget_retries(self, consumed: list[InboundMessage]) -> None:
+        """The tier has taken these records: applied, parked, dead-lettered or sent on up the ladder (which kept a
+        copy of its own). A copy left behind by a failure here is put back at most once more, after a broker that
+        lost its topics, and deduplicated by event id when applied."""
+        taken: dict[tuple[str, int], int] = {}
+        for message in consumed:
+            where = (message.topic, message.partition)
+            taken[where] = max(taken.get(where, -1), message.offset)
+        try:
+            for topic in {topic for topic, _ in taken}:
+                by_partition = {partition: offset for (t, partition), offset in taken.items() if t == topic}
+                await asyncio.to_thread(forget_retries, self.pipeline.engine, topic, by_partition)
+        except Exception as error:
+            log.warning(
+                "could not forget the copies of %d retried record(s) (%s)",
+                len(consumed),
+                type(error).__name__,
+            )
 
     def _behind(self, message: InboundMessage, state: RetryState | None, now: datetime) -> OutboundRecord:
         tier = self.book.head_tier(message.key) if message.key is not None else 1
@@ -515,6 +568,27 @@ class Worker:
                 return
             log.info("publishing %d notifications left in the outbox", len(pending))
             await self._deliver(pending)
+
+    async def keep_to_retention(self) -> None:
+        """Run the retention schedule now and then, for as long as the worker runs. Every worker runs it: each step
+        finds only what is still due, so two at once only risk an unclaimed parked event dead-lettered twice."""
+        wait = RETENTION_FIRST_RUN_SECONDS
+        while True:
+            await asyncio.sleep(wait)
+            wait = self.settings.retention_every_hours * 3600
+            try:
+                await self.run_retention()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log_without_values(log, "the retention schedule stopped; it is tried again later", error)
+                wait = min(wait, RETENTION_RETRY_SECONDS)
+
+    async def run_retention(self) -> None:
+        """One run of the schedule, each batch's transaction a turn at the store gate, so urgent work waits for one
+        short transaction at most; unclaimed parked events go to the dead-letter topic as the worker's own dead
+        letters."""
+        await self.retention.run(self._send_until_it_works, write=self.gate.run)
 
     async def watch_parked(self) -> None:
         # Counted, not loaded: during an agency's outage thousands may wait, and this runs every few seconds.
@@ -592,21 +666,26 @@ class Worker:
             for record in records
         ]
         written = await asyncio.gather(*futures)
-        dead = [
-            WrittenDeadLetter(record, at.partition, at.offset)
-            for record, at in zip(records, written, strict=True)
-            if record.topic == self.settings.dead_letter_topic
-        ]
+        dead, retries = [], []
+        for record, at in zip(records, written, strict=True):
+            if record.topic == self.settings.dead_letter_topic:
+                dead.append(WrittenRecord(record, at.partition, at.offset))
+            elif record.topic in self._retry_topics:
+                retries.append(WrittenRecord(record, at.partition, at.offset))
         if dead:
-            await self._keep_dead_letters(dead)
+            await self._keep_copies("dead letter", keep_dead_letters, dead)
+        if retries:
+            await self._keep_copies("retry record", keep_retries, retries)
 
-    async def _keep_dead_letters(self, dead: list[WrittenDeadLetter]) -> None:
-        """A copy in the case store, for a broker that loses its topics (hub/queues.py). The letters are on the
-        topic already, so a failure here (the database away: often why they are dead letters) is only logged."""
+    async def _keep_copies(
+        self, what: str, keep: Callable[[Engine, list[WrittenRecord]], None], written: list[WrittenRecord]
+    ) -> None:
+        """A copy in the case store, for a broker that loses its topics (hub/queues.py). The records are on their
+        topics already, so a failure here (the database away: often why they are there) is only logged."""
         try:
-            await asyncio.to_thread(keep_dead_letters, self.pipeline.engine, dead)
+            await asyncio.to_thread(keep, self.pipeline.engine, written)
         except Exception as error:
-            log.warning("could not keep a copy of %d dead letter(s) (%s)", len(dead), type(error).__name__)
+            log.warning("could not keep a copy of %d %s(s) (%s)", len(written), what, type(error).__name__)
 
 
 def settle_garbage_collector() -> None:

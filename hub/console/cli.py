@@ -20,9 +20,9 @@ operators_app = typer.Typer(
 
 def _engine():  # noqa: ANN202 - imported late: `hub --help` should not load SQLAlchemy
     from hub.settings import Settings
-    from hub.store.repository import make_engine
+    from hub.store.repository import open_store
 
-    return make_engine(Settings().resolved_database_url)
+    return open_store(Settings())
 
 
 def _actor() -> str:
@@ -94,7 +94,7 @@ def demo_operators(settings: Settings) -> None:
     """For `hub up --demo`: the demo's accounts, created if missing, and how to sign in with them. Only in the
     embedded default's own database: accounts with published passwords must never reach a real one."""
     from hub.console.operators import ensure_demo_operators
-    from hub.store.repository import make_engine
+    from hub.store.repository import open_store
 
     if settings.database_url:
         typer.echo(
@@ -104,7 +104,7 @@ def demo_operators(settings: Settings) -> None:
         )
         return
     try:
-        lines = ensure_demo_operators(make_engine(settings.resolved_database_url))
+        lines = ensure_demo_operators(open_store(settings))
     except Exception as error:  # the hub keeps running; the accounts are a convenience
         typer.echo(f"console    demo accounts not created: {type(error).__name__}", err=True)
         return

@@ -21,10 +21,30 @@ def alembic_config(connection: Connection) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        _upgrade_sqlite(engine)
+        return
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         command.upgrade(alembic_config(connection), "head")
+
+
+def _upgrade_sqlite(engine: Engine) -> None:
+    """SQLite alters a table by copying it and dropping the original, which foreign keys would refuse while rows
+    refer to it: they are off during the migration (SQLite only allows that outside a transaction), checked after
+    it, and on again."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        try:
+            with connection.begin():
+                command.upgrade(alembic_config(connection), "head")
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left {len(broken)} rows referring to no row")
+        finally:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 def new_revision(engine: Engine, message: str) -> None:

@@ -1,7 +1,10 @@
 """The case store's tables: offenders and their identifiers, cases, victims, parked events, the outbox.
 
 Offenders are linked on identifiers only (never names): one row per (kind, value), so a merge re-keys rows
-instead of copying them. Victim contact details beyond what routing needs are not kept here.
+instead of copying them. Victim contact details beyond what routing needs are not kept here, and what is kept of a
+victim (name, postcode, language, channel, accessibility needs) and every stored event or notification is encrypted
+at rest (hub/store/encryption.py). Routing searches on references only: case_ref, person_ref, identifiers and the
+unit a postcode resolved to.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from hub.store.encryption import EncryptedBytes, EncryptedText
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -59,7 +64,7 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32))
-    processed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)  # retention prunes by it
 
 
 class Offender(Base):
@@ -95,6 +100,8 @@ class Case(Base):
     owning_unit_code: Mapped[str] = mapped_column(String(8))  # the sentencing court's unit, until referral
     status: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
     closed_reason: Mapped[str | None] = mapped_column(String(200))
+    # When it closed: the retention schedule's clock for its victims' personal data (hub/retention.py).
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     # An appeal made the case non-statutory while victims are in the scheme: the unit must decide.
     needs_unit_decision: Mapped[bool] = mapped_column(Boolean, default=False)
     expected_release_month: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM, to spot a change
@@ -138,18 +145,22 @@ class Victim(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     person_ref: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str] = mapped_column(String(200))
+    # None once anonymised (retention) or erased: see anonymised_at.
+    name: Mapped[str | None] = mapped_column(EncryptedText("victims.name"))
     relationship_to_offence: Mapped[str] = mapped_column(String(32))
-    postcode: Mapped[str] = mapped_column(String(16))
+    postcode: Mapped[str | None] = mapped_column(EncryptedText("victims.postcode"))
     unit_code: Mapped[str] = mapped_column(String(8))
-    language: Mapped[str | None] = mapped_column(String(16))
-    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(EncryptedText("victims.language"))
+    preferred_channel: Mapped[str | None] = mapped_column(EncryptedText("victims.preferred_channel"))
     # None until the victim chooses: the VLO then records events without informing the victim.
     categories: Mapped[list[str] | None] = mapped_column(JSON)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     declined: Mapped[bool] = mapped_column(Boolean, default=False)  # declined the scheme at referral
-    accessibility_needs: Mapped[str | None] = mapped_column(Text)
+    accessibility_needs: Mapped[str | None] = mapped_column(EncryptedText("victims.accessibility_needs"))
     last_contacted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When the personal fields were removed, and why: "retention" (the schedule) or "erasure" (on request).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    anonymised_reason: Mapped[str | None] = mapped_column(String(16))
     case: Mapped[Case] = relationship(back_populates="victims")
 
 
@@ -162,7 +173,11 @@ class ParkedEvent(Base):
     event_type: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(200))
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(EncryptedBytes("parked_events.payload"))
+    # The record's key and headers as they came (headers: [name, base64 value] pairs): an event no case claims
+    # becomes a dead letter (hub/retention.py) whose replay must carry the agency's signature again.
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime())  # replay order when unparked
     parked_at: Mapped[datetime] = mapped_column(UtcDateTime())
     keys: Mapped[list[ParkedEventKey]] = relationship(cascade="all, delete-orphan")
@@ -179,7 +194,7 @@ class ParkedEventKey(Base):
 
 
 class Timer(Base):
-    """A deadline (DOMAIN.md section 6): fires a task or an escalation when due unless an event stops it."""
+    """A deadline (docs/domain.md section 6.2): raises a task or escalation when due unless an event stops it."""
 
     __tablename__ = "timers"
     __table_args__ = (
@@ -230,6 +245,15 @@ class Notification(Base):
             sqlite_where=text("priority = 'urgent' AND acknowledged_at IS NULL AND withdrawn_at IS NULL"),
             postgresql_where=text("priority = 'urgent' AND acknowledged_at IS NULL AND withdrawn_at IS NULL"),
         ),
+        # The payloads still kept, about a queue retention's worth: the retention schedule finds those due here
+        # instead of walking every notification whose payload it already dropped.
+        Index(
+            "ix_notifications_payload_kept",
+            "published_at",
+            "withdrawn_at",
+            sqlite_where=text("payload IS NOT NULL"),
+            postgresql_where=text("payload IS NOT NULL"),
+        ),
     )
     notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -240,7 +264,8 @@ class Notification(Base):
     priority: Mapped[str] = mapped_column(String(8))
     topic: Mapped[str] = mapped_column(String(200))
     key: Mapped[bytes] = mapped_column(LargeBinary)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # None once the retention schedule dropped it (it is on the unit's queue, and past that queue's retention).
+    payload: Mapped[bytes | None] = mapped_column(EncryptedBytes("notifications.payload"))
     source_event_id: Mapped[str | None] = mapped_column(String(36), index=True)
     person_ref: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -331,3 +356,20 @@ class DeadLetterCopy(Base):
     value: Mapped[bytes | None] = mapped_column(LargeBinary)
     headers: Mapped[list[list[str]]] = mapped_column(JSON)  # [name, base64 value] pairs, in order
     written_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RetryCopy(Base):
+    """A record waiting in the retry ladder as the worker wrote it (its value sealed for the operations key), kept
+    until the ladder has taken it again, so a broker that loses its topics can be given the ladder back
+    (hub/queues.py)."""
+
+    __tablename__ = "retry_copies"
+    __table_args__ = (UniqueConstraint("topic", "partition", "offset"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(Integer)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[list[list[str]]] = mapped_column(JSON)  # [name, base64 value] pairs, in order
+    written_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from connectors.avro import AvroCodec
 from connectors.publisher import event_from_json, message_key
@@ -121,6 +122,8 @@ def test_an_event_in_retry_holds_back_later_events_of_its_key_and_nothing_else(
         # ...but the escape, published after the recategorisation under the same key, waits behind it.
         assert of_case(found, case_ref, "PrisonerRecategorised", "PrisonerEscaped") == []
         assert scrape(faulty.web, "hub_retries_total", tier="1") >= 1
+        # What waits in the ladder is also in the case store, for a broker that loses its topics.
+        assert retry_copies(faulty) >= 2
     finally:
         registry.state.failing = None
 
@@ -133,6 +136,17 @@ def test_an_event_in_retry_holds_back_later_events_of_its_key_and_nothing_else(
         "PrisonerRecategorised",
         "PrisonerEscaped",
     ]
+    # Once the ladder has taken them, their copies are no longer kept.
+    assert eventually(lambda: retry_copies(faulty), lambda count: count == 0, timeout=30) == 0
+
+
+def retry_copies(hub: Hub) -> int:
+    engine = create_engine(hub.env["HUB_DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM retry_copies")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 def test_a_message_failing_past_the_ladder_is_a_dead_letter_with_its_history(

@@ -29,6 +29,7 @@ from hub.processes import free_port, spawn, stop
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.repository import make_engine
+from tests.data_keys import data_keys_in
 from tests.integration.waiting import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,10 +74,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def pipeline(database_url: str) -> Iterator[Pipeline]:
+def pipeline(database_url: str, tmp_path: Path) -> Iterator[Pipeline]:
     """The worker's pipeline on the test's database, with no broker: what it hands over is the test's to check."""
     settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     yield Pipeline(settings, engine, hub_codec(), load_units(settings))
     engine.dispose()
 

@@ -13,9 +13,11 @@ import asyncio
 import copy
 import io
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from connectors.publisher import AgencyPublisher, event_from_json
 from hub.ingest import PERMANENT_FAILURES, ingest
 from hub.messages import InboundMessage
 from schemas import RecordSchema, build_record_schema, event_schemas
+from tests.data_keys import data_keys_in
 from tests.integration.conftest import Hub
 from tests.integration.test_walking_skeleton import referral, release, sentence
 from tests.integration.waiting import counter, eventually, metrics_text, read_topic
@@ -605,7 +608,8 @@ def _through_the_pipeline(database_url: str, batches: list[list[tuple[str, bytes
     from hub.store.repository import make_engine
 
     settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
-    engine = make_engine(database_url)
+    keys_directory = tempfile.TemporaryDirectory()
+    engine = make_engine(database_url, data_keys_in(Path(keys_directory.name)))
     pipeline = Pipeline(settings, engine, CODEC, load_units(settings))
     dead = []
     try:
@@ -617,6 +621,7 @@ def _through_the_pipeline(database_url: str, batches: list[list[tuple[str, bytes
             dead += pipeline.process(messages).dead_letters
     finally:
         engine.dispose()
+        keys_directory.cleanup()
     return dead
 
 

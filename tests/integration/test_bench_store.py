@@ -15,12 +15,13 @@ from hub.store.models import Case, ProcessedEvent, Timer, Victim
 from hub.store.repository import CaseStore, make_engine
 from hub.store.watch import watched_counts
 from hub.traffic import Traffic
+from tests.data_keys import data_keys_in
 
 CASES = 40
 
 
-def test_a_loaded_store_holds_a_settled_history(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_a_loaded_store_holds_a_settled_history(database_url: str, tmp_path: Path) -> None:
+    engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     traffic = Traffic(seed=3, today=datetime.now(UTC).date(), first_case=0)
     try:
         load_cases(engine, load_units(Settings()), traffic, CASES)
@@ -69,11 +70,12 @@ def test_a_kept_store_is_copied_on_the_next_run_with_what_loading_gave(tmp_path:
     units = load_units(Settings())
     kept = cached_store(tmp_path / "cache", CASES, 3, today)
 
+    keys = data_keys_in(tmp_path / "keys")
     first = f"sqlite:///{tmp_path / 'first.db'}"
-    load_or_copy(make_engine(first), units, Traffic(seed=3, today=today, first_case=0), CASES, kept)
+    load_or_copy(make_engine(first, keys), units, Traffic(seed=3, today=today, first_case=0), CASES, kept)
     assert kept.exists()
     second = f"sqlite:///{tmp_path / 'second.db'}"
-    load_or_copy(make_engine(second), units, Traffic(seed=3, today=today, first_case=0), CASES, kept)
+    load_or_copy(make_engine(second, keys), units, Traffic(seed=3, today=today, first_case=0), CASES, kept)
     # Copied, not loaded again (a load stamps its rows with the time it ran).
     assert (tmp_path / "second.db").read_bytes() == kept.read_bytes()
 

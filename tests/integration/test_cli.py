@@ -194,6 +194,20 @@ def test_hub_up_demo_serves_health_metrics_and_a_notification_then_stops_cleanly
         assert time.monotonic() - started < 15
         assert not [pid for pid in children if _alive(pid)]
         assert not (tmp_path / "hub" / "broker.address").exists()
+        # The case store holds victims and whole events encrypted at rest: the database files read as bytes
+        # show no name, street, postcode, phone number, e-mail address or clinical text.
+        stored = b"".join(path.read_bytes() for path in (tmp_path / "hub").glob("hub.db*"))
+        assert b"WC-DEMO-1" in stored  # the references routing searches on stay usable
+        for personal in (
+            b"Demo Victim",
+            b"Simulated Victim",
+            b"Demo Street",
+            b"Simulation Street",
+            b"LS6 2AB",
+        ):
+            assert personal not in stored, personal
+        for personal in (b"@example.org", b"07700 900", b"Simulated clinical", b"Simulated diagnosis"):
+            assert personal not in stored, personal
     finally:
         _kill_what_is_left(up, children)
 

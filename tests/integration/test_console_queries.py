@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from hub.store.models import (
     Victim,
 )
 from hub.store.repository import make_engine
+from tests.data_keys import data_keys_in
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -43,8 +45,8 @@ def notification(notification_id: str, unit: str, priority: str, **fields: objec
     return Notification(**values)
 
 
-def test_the_console_lists_what_operators_must_act_on(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_the_console_lists_what_operators_must_act_on(database_url: str, tmp_path: Path) -> None:
+    engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     with Session(engine) as session, session.begin():
         offender = Offender()
         session.add(offender)

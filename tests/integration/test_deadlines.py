@@ -7,6 +7,7 @@ in the comments (England and Wales working days; the trigger day is day 0).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from hub.settings import Settings
 from hub.store.repository import make_engine
 from schemas import event_schemas
 from schemas.models import NotificationModel
+from tests.data_keys import data_keys_in
 
 
 class Clock:
@@ -30,9 +32,9 @@ class Clock:
 
 
 @pytest.fixture
-def pipeline(database_url: str):
+def pipeline(database_url: str, tmp_path: Path):
     settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     clock = Clock(datetime(2026, 12, 18, 15, 0, tzinfo=UTC))
     yield Pipeline(settings, engine, hub_codec(), load_units(settings), clock=clock), clock
     engine.dispose()

@@ -4,6 +4,7 @@ as it ends, hub/store/repository.py `write_pending`) all end on the kept record,
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from hub.settings import Settings
 from hub.store.models import Case, Offender, OffenderIdentifier
 from hub.store.repository import make_engine
 from schemas import event_schemas
+from tests.data_keys import data_keys_in
 
 TODAY = datetime.now(UTC).date()
 
@@ -65,10 +67,10 @@ def _messages(settings: Settings, steps: list[tuple[str, dict[str, Any]]]) -> li
 
 
 def test_records_opened_and_merged_in_one_batch_keep_every_identifier_on_the_kept_record(
-    database_url: str, caplog: pytest.LogCaptureFixture
+    database_url: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="m.")
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     pipeline = Pipeline(settings, engine, hub_codec(), load_units(settings))
     merged = {
         "event_type": "PrisonerRecordsMerged",

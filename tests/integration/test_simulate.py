@@ -22,6 +22,7 @@ from hub.store.repository import make_engine
 from hub.traffic import Traffic
 from schemas import AGENCIES, event_schemas
 from schemas.validation import InvalidEvent
+from tests.data_keys import data_keys_in
 from tests.integration.conftest import HUB, ROOT, Hub, with_keys
 from tests.integration.waiting import eventually, read_topic
 
@@ -133,7 +134,7 @@ def test_the_hub_takes_every_simulated_event_and_dead_letters_only_the_invalid_o
     """The stream hangs together: follow-ups find their cases (nothing is left parked), nothing valid fails."""
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     settings = Settings(broker="unused:9092", database_url=url, topic_prefix="sim.")
-    engine = make_engine(url)
+    engine = make_engine(url, data_keys_in(tmp_path / "keys"))
     now = datetime.now(UTC)
     pipeline = Pipeline(settings, engine, hub_codec(), load_units(settings), clock=lambda: now)
     codec = hub_codec()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from hub.store.models import Base, Case, Offender, ParkedEvent, Timer, Victim
 from hub.store.repository import CaseStore, make_engine
+from tests.data_keys import data_keys_in
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -22,8 +24,8 @@ def test_migrations_match_the_models(database_url: str) -> None:
     assert differences == []
 
 
-def test_parked_summary_counts_and_dates_the_oldest(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_parked_summary_counts_and_dates_the_oldest(database_url: str, tmp_path: Path) -> None:
+    engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     first = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
     try:
         with Session(engine) as session, session.begin():
@@ -47,8 +49,10 @@ def test_parked_summary_counts_and_dates_the_oldest(database_url: str) -> None:
         engine.dispose()
 
 
-def test_a_finished_timer_is_never_started_again_and_a_running_one_moves(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_a_finished_timer_is_never_started_again_and_a_running_one_moves(
+    database_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     started = datetime(2026, 1, 5, 9, tzinfo=UTC)
     try:
         with Session(engine) as session, session.begin():

@@ -27,6 +27,7 @@ from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.models import ProcessedEvent
 from hub.store.repository import make_engine
 from hub.traffic import Traffic
+from tests.data_keys import data_keys_in
 from tests.integration.conftest import with_keys
 
 CASES = 30
@@ -42,9 +43,9 @@ def _batch(traffic: Traffic, settings: Settings, keys: Path) -> list[InboundMess
     ]
 
 
-def _pipeline(database_url: str, traffic: Traffic) -> tuple[Pipeline, Settings]:
+def _pipeline(database_url: str, traffic: Traffic, keys: Path) -> tuple[Pipeline, Settings]:
     settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, data_keys_in(keys))
     load_cases(engine, load_units(settings), traffic, CASES)
     return Pipeline(settings, engine, hub_codec(), load_units(settings)), settings
 
@@ -62,8 +63,10 @@ def test_a_batch_that_yields_ends_as_one_applied_straight_through(
     database_url: str, tmp_path: Path, arrives_at_question: int
 ) -> None:
     today = datetime.now(UTC).date()
-    reference, settings = _pipeline(f"sqlite:///{tmp_path / 'reference.db'}", Traffic(1, today, first_case=0))
-    yielding, _ = _pipeline(database_url, Traffic(1, today, first_case=0))
+    reference, settings = _pipeline(
+        f"sqlite:///{tmp_path / 'reference.db'}", Traffic(1, today, first_case=0), tmp_path / "keys"
+    )
+    yielding, _ = _pipeline(database_url, Traffic(1, today, first_case=0), tmp_path / "keys")
     messages = _batch(Traffic(1, today, first_case=0), settings, tmp_path / "keys")
     try:
         loaded = _applied(yielding)

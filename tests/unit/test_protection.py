@@ -67,7 +67,7 @@ def test_the_worker_names_every_missing_key(tmp_path: Path) -> None:
 def test_a_fresh_embedded_data_directory_gets_every_partys_demo_keys_once(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "hub")
     made = embedded_keys(settings)
-    assert len(made) == len(AGENCY_SOURCES) + len(load_units(settings).units) + 2  # operations and the hub
+    assert len(made) == len(AGENCY_SOURCES) + len(load_units(settings).units) + 3  # operations, hub, data key
     assert embedded_keys(settings) == []  # kept, not made again
 
 
@@ -83,4 +83,5 @@ def test_no_key_is_ever_made_in_a_deployments_keys_directory(tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["worker"], env=env)
     assert result.exit_code == 2
     assert "cannot start: no public key for unit" in result.output and "no hub private key" in result.output
+    assert "no data key" in result.output
     assert list(provisioned.iterdir()) == []
