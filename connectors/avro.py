@@ -13,7 +13,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
@@ -78,7 +78,8 @@ class AvroCodec:
         Keyed by fingerprint: schemas with the same canonical form read and write the same bytes."""
         ready = self._ready.get(schema.fingerprint)
         if ready is None:
-            ready = self._ready[schema.fingerprint] = parse_schema(schema.definition)
+            # A record's definition parses to a dict (fastavro's return type also covers names and unions).
+            ready = self._ready[schema.fingerprint] = cast("dict[str, Any]", parse_schema(schema.definition))
         return ready
 
     def encode(self, schema: RecordSchema, record: dict[str, Any]) -> bytes:
@@ -138,10 +139,13 @@ class AvroCodec:
         body = io.BytesIO(payload)
         body.seek(offset)
         try:
+            # Both schemas are records, so what fastavro reads is a record's dict.
             if writer is reader:
-                record = schemaless_reader(body, self._prepared(writer), None)
+                record = cast("dict[str, Any]", schemaless_reader(body, self._prepared(writer), None))
             else:
-                record = schemaless_reader(body, self._prepared(writer), self._prepared(reader))
+                record = cast(
+                    "dict[str, Any]", schemaless_reader(body, self._prepared(writer), self._prepared(reader))
+                )
         except SchemaResolutionError as error:
             raise UndecodableMessage(
                 f"{writer.name}: the writer's schema cannot be read into the hub's: {_resolution_detail(error)}"

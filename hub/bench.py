@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypedDict, cast
 
 import typer
 
@@ -108,7 +108,16 @@ class BenchOptions:
     store_cache: Path | None = None
 
 
-QUICK = {"cases": 1_000, "events": 4_000, "duration": 8.0, "backlog": 8_000}
+class _Sizes(TypedDict, total=False):
+    """Sizes that replace BenchOptions' defaults."""
+
+    cases: int
+    events: int
+    duration: float
+    backlog: int
+
+
+QUICK: _Sizes = {"cases": 1_000, "events": 4_000, "duration": 8.0, "backlog": 8_000}
 
 
 # ---- pure parts: percentiles and the report's last line -------------------------------------------------------
@@ -466,9 +475,10 @@ def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: da
 
 def load_cases(engine: Engine, units: UnitDirectory, traffic: Any, count: int) -> float:
     """Bulk-insert `count` cases as their opening events would have left them; returns the seconds it took."""
-    from sqlalchemy import text
+    from sqlalchemy import Table, text
 
     from hub.store.models import (
+        Base,
         Case,
         CaseAllocation,
         Notification,
@@ -479,15 +489,18 @@ def load_cases(engine: Engine, units: UnitDirectory, traffic: Any, count: int) -
         Victim,
     )
 
+    def table_of(model: type[Base]) -> Table:
+        return Base.metadata.tables[model.__tablename__]  # the model's __table__, typed as a Table
+
     tables = {  # in an order the foreign keys allow
-        "offenders": Offender.__table__,
-        "identifiers": OffenderIdentifier.__table__,
-        "cases": Case.__table__,
-        "victims": Victim.__table__,
-        "allocations": CaseAllocation.__table__,
-        "processed": ProcessedEvent.__table__,
-        "notifications": Notification.__table__,
-        "timers": Timer.__table__,
+        "offenders": table_of(Offender),
+        "identifiers": table_of(OffenderIdentifier),
+        "cases": table_of(Case),
+        "victims": table_of(Victim),
+        "allocations": table_of(CaseAllocation),
+        "processed": table_of(ProcessedEvent),
+        "notifications": table_of(Notification),
+        "timers": table_of(Timer),
     }
     started = time.monotonic()
     now = datetime.now(UTC)
@@ -753,7 +766,7 @@ class Publisher:
 
     async def send_paced(
         self, events: Sequence[PreparedEvent], rate: float, stop: asyncio.Event | None = None
-    ):
+    ) -> None:
         """Offer events at `rate` per second (catching up if the loop falls behind), until done or stopped."""
         started = time.perf_counter()
         for index, event in enumerate(events):
@@ -821,7 +834,7 @@ class QueueWatcher:
         )
         await consumer.start()
         try:
-            partitions = []
+            partitions: list[TopicPartition] = []
             for topic in self.topics:
                 found = None
                 for _ in range(50):
@@ -938,7 +951,10 @@ def notification_latencies(arrivals: Arrivals, publisher: Publisher, opener: Any
     seen: set[str] = set()
     times = NotificationTimes()
     for arrival in arrivals:
-        notification = schemaless_reader(io.BytesIO(opener.open(arrival.value)[10:]), parsed, None)
+        # The notification schema is a record: fastavro reads it as a dict.
+        notification = cast(
+            "dict[str, Any]", schemaless_reader(io.BytesIO(opener.open(arrival.value)[10:]), parsed, None)
+        )
         if notification["notification_id"] in seen:
             continue
         seen.add(notification["notification_id"])
@@ -1475,7 +1491,7 @@ def bench_command(
     ] = None,
 ) -> None:
     """Measure the hub end to end on its own broker and database: throughput, latency, memory."""
-    defaults = QUICK if quick else {}
+    defaults: _Sizes = QUICK if quick else {}
     options = BenchOptions(
         mode=mode,
         cases=cases if cases is not None else defaults.get("cases", BenchOptions.cases),

@@ -23,7 +23,8 @@ class IngestedEvent:
 
     @property
     def event_type(self) -> str:
-        return self.event.envelope.event_type
+        event_type: str = self.event.envelope.event_type
+        return event_type
 
 
 class Rejected(ValueError):

@@ -74,13 +74,15 @@ class RestartPolicy:
         self.crashes = [t for t in self.crashes if at - t < self.WINDOW] + [at]
         if len(self.crashes) >= self.GIVE_UP_AFTER:
             return None
-        return min(self.FIRST_DELAY * 2 ** (len(self.crashes) - 1), self.MAX_DELAY)
+        delay: float = min(self.FIRST_DELAY * 2 ** (len(self.crashes) - 1), self.MAX_DELAY)
+        return delay
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]  # (host, port) for IPv4
+        return port
 
 
 def wait_for_port(

@@ -90,7 +90,8 @@ def _view(value: Any, schema: Any, named: dict[str, Any], safe: bool) -> Any:
 
 def operator_view(record: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """A decoded record with every field the allow-list does not name hidden (its structure kept)."""
-    return _view(record, schema, {}, True)
+    view: dict[str, Any] = _view(record, schema, {}, True)
+    return view
 
 
 def redacted_view(codec: AvroCodec, payload: bytes) -> dict[str, Any]:

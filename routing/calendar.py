@@ -26,7 +26,7 @@ _ONE_DAY = timedelta(days=1)
 def _bank_holidays(year: int) -> frozenset[date]:
     # England and Wales share one list; "ENG" also excludes Scottish and Northern Irish days
     # (2 January, St Andrew's, St Patrick's, 12 July) that are working days here.
-    return frozenset(holidays.UK(subdiv="ENG", years=year))
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
 def is_working_day(day: date) -> bool:

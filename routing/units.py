@@ -182,7 +182,7 @@ class UnitDirectory:
             unit = self.units_by_court_name.get(_court_key(court))
         return unit if unit is not None else self.triage
 
-    def unit_by_code(self, code: str) -> Unit | None:
+    def unit_by_code(self, code: str | None) -> Unit | None:
         """The unit with this code (any case), national triage included; None if there is none."""
         if not isinstance(code, str):
             return None

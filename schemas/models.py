@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Mapping
 from datetime import date
 from functools import cache
-from typing import Any, Literal
+from types import GenericAlias
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
@@ -23,6 +24,11 @@ class AvroRecord(BaseModel):
     """Base of every generated model: unknown fields are errors, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    if TYPE_CHECKING:
+        # The fields are made at run time from the .avsc files (`_Builder`), so a type checker cannot know them:
+        # reading one is Any, and code that knows the schema says the type where it takes the value.
+        def __getattr__(self, name: str) -> Any: ...
 
 
 def _logical(schema: dict[str, Any]) -> Any:
@@ -72,9 +78,9 @@ class _Builder:
             self.named[schema["name"]] = Literal[tuple(schema["symbols"])]
             return self.named[schema["name"]]
         if kind == "array":
-            return list[self.python_type(schema["items"])]
+            return GenericAlias(list, self.python_type(schema["items"]))  # list[items], made at run time
         if kind == "map":
-            return dict[str, self.python_type(schema["values"])]
+            return GenericAlias(dict, (str, self.python_type(schema["values"])))
         return self.python_type(kind)
 
     def record(self, schema: dict[str, Any]) -> type[AvroRecord]:

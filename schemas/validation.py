@@ -94,7 +94,8 @@ def schema_for(event_type: str) -> RecordSchema:
 
 
 def allowed_sources(schema: RecordSchema) -> list[str]:
-    return schema.definition.get("hub.sources", [schema.folder])
+    sources: list[str] = schema.definition.get("hub.sources", [schema.folder])
+    return sources
 
 
 def parse_event(event_type: str, data: dict[str, Any]) -> AvroRecord:
@@ -155,14 +156,15 @@ class _FieldRules:
     identifier: tuple[re.Pattern[str], str] | None  # its format and the rule to name when it is broken
     not_future: bool
     max_length: int | None
-    definition: Any  # the record definition of its value (or of its items), if it holds records
+    # the record definition of its value (or of its items), if it holds records
+    definition: dict[str, Any] | None
 
 
 # (model, definition) -> the definition and its field rules; kept with the definition so an id is never reused.
-_RULES: dict[tuple[type, int], tuple[Any, tuple[_FieldRules, ...]]] = {}
+_RULES: dict[tuple[type[AvroRecord], int], tuple[dict[str, Any] | None, tuple[_FieldRules, ...]]] = {}
 
 
-def _rules_of(model: type[AvroRecord], definition: Any) -> tuple[_FieldRules, ...]:
+def _rules_of(model: type[AvroRecord], definition: dict[str, Any] | None) -> tuple[_FieldRules, ...]:
     cached = _RULES.get((model, id(definition)))
     if cached is not None and cached[0] is definition:
         return cached[1]
@@ -181,7 +183,9 @@ def _rules_of(model: type[AvroRecord], definition: Any) -> tuple[_FieldRules, ..
     return rules
 
 
-def _field_problems(value: Any, definition: Any, path: str, today: date) -> Iterator[Problem]:
+def _field_problems(
+    value: Any, definition: dict[str, Any] | None, path: str, today: date
+) -> Iterator[Problem]:
     """Walk the model beside its schema: identifier formats, sizes, dates that cannot be in the future."""
     if isinstance(value, AvroRecord):
         for rules in _rules_of(type(value), definition):
@@ -219,7 +223,7 @@ def _string_problems(value: str, field_path: str) -> Iterator[Problem]:
         yield Problem(field_path, "contains a control character")
 
 
-def _record_definition(schema: Any) -> Any:
+def _record_definition(schema: Any) -> dict[str, Any] | None:
     """The record definition inside a field's type (through unions, arrays, maps and names), if any."""
     if isinstance(schema, str):
         return _named_records().get(schema)
@@ -264,7 +268,9 @@ def _day(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _custodial_term_problems(disposal: str | None, term: int | None, disposal_field: str, term_field: str):
+def _custodial_term_problems(
+    disposal: str | None, term: int | None, disposal_field: str, term_field: str
+) -> Iterator[Problem]:
     if disposal in CUSTODIAL_DISPOSALS and not term:
         yield Problem(term_field, f"is required for a {disposal} disposal ({disposal_field})")
     if term is not None and not 0 < term <= 1200:
@@ -375,8 +381,8 @@ class _RecordCheck:
     text_lists: tuple[str, ...]
 
 
-# build(record, today) -> (the event, whether a rule on a field is broken, the text met)
-_Build = Callable[[dict[str, Any], date], tuple[AvroRecord, bool, list[Any]]]
+# build(record, today) -> (the event, whether a rule on a field is broken, the text met: optional fields' None too)
+_Build = Callable[[dict[str, Any], date], tuple[AvroRecord, bool, list[str | None]]]
 
 
 @dataclass(frozen=True)
@@ -458,7 +464,8 @@ class _BuildSource:
 
     def function(self, filename: str) -> _Build:
         exec(compile(self.text, filename, "exec"), self.globals)
-        return self.globals["build"]
+        build: _Build = self.globals["build"]
+        return build
 
     def _global(self, value: Any, prefix: str) -> str:
         name = f"{prefix}{len(self.globals)}"

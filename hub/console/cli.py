@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from hub.settings import Settings
 
 operators_app = typer.Typer(
@@ -18,7 +20,7 @@ operators_app = typer.Typer(
 )
 
 
-def _engine():  # noqa: ANN202 - imported late: `hub --help` should not load SQLAlchemy
+def _engine() -> Engine:  # imported late: `hub --help` should not load SQLAlchemy
     from hub.settings import Settings
     from hub.store.repository import open_store
 

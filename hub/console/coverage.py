@@ -116,8 +116,8 @@ class CoverageGauges:
             if figures.written_rate is not None:
                 self._set(seen, metrics.COVERAGE_INSPECTION_RATIO, (measure.name,), figures.written_rate)
         metrics.COVERAGE_GAPS.set(report.gap_victims)
-        for gauge, labels in self._series.items():
-            for gone in labels - seen.get(gauge, set()):
+        for gauge, series in self._series.items():
+            for gone in series - seen.get(gauge, set()):
                 gauge.remove(*gone)
         self._series = seen
 

@@ -99,4 +99,6 @@ class SessionSigner:
         return _b64(self._mac("csrf", session.nonce.encode()))
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(token.encode(), self.csrf_token(session).encode())
+        if not token:
+            return False
+        return hmac.compare_digest(token.encode(), self.csrf_token(session).encode())

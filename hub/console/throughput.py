@@ -84,6 +84,11 @@ def _difference(new: Mapping[float, float], old: Mapping[float, float] | None) -
     return {bound: count - (old or {}).get(bound, 0.0) for bound, count in new.items()}
 
 
+def _latency_of(priority: str) -> Callable[[Sample], Mapping[float, float]]:
+    """One priority's latency histogram of a sample."""
+    return lambda sample: sample.latency.get(priority, {})
+
+
 def _sum(values: Mapping[Key, float], match: Callable[[Key], bool]) -> float:
     return sum(value for key, value in values.items() if match(key))
 
@@ -162,6 +167,7 @@ class MetricsHistory:
         if not self.samples:
             return {"count": 0, "p50": None, "p95": None, "p99": None}
         latest, old = self.samples[-1], self._since(seconds)
+        assert old is not None
         window = _difference(histogram(latest), histogram(old) if old is not latest else None)
         count = max(window.values(), default=0.0)
         return {
@@ -240,8 +246,8 @@ class MetricsHistory:
             "latency": [
                 {
                     "priority": priority,
-                    "recent": self._latency(lambda s, p=priority: s.latency.get(p, {}), RECENT_SECONDS),
-                    "window": self._latency(lambda s, p=priority: s.latency.get(p, {}), WINDOW_SECONDS),
+                    "recent": self._latency(_latency_of(priority), RECENT_SECONDS),
+                    "window": self._latency(_latency_of(priority), WINDOW_SECONDS),
                 }
                 for priority in priorities
             ],

@@ -341,7 +341,7 @@ def _victim_notifications(applied: Iterable[ColumnElement[bool]]) -> tuple[Colum
     )
 
 
-def _figure_rows(applied: tuple[ColumnElement[bool], ...], unit: str | None) -> Select[Any]:
+def _figure_rows(applied: tuple[ColumnElement[bool], ...], unit: str | None) -> Select[*tuple[Any, ...]]:
     """One row per victim and event: only references, codes and times (no payload, no personal field)."""
     query = (
         select(
@@ -478,7 +478,8 @@ def _gaps(session: Session, applied: tuple[ColumnElement[bool], ...], unit: str 
     seen: set[tuple[str, int]] = set()
     for expected, rows in (("referred_before", referred_before), ("caught_up", caught_up)):
         for event_id, event_type, case_ref, victim_unit, victim_id in rows:
-            if (event_id, victim_id) not in seen:
+            # event_id is never None: both queries join it to the processed event
+            if event_id is not None and (event_id, victim_id) not in seen:
                 seen.add((event_id, victim_id))
                 missing[(event_id, event_type, case_ref, victim_unit, expected)] += 1
     return [

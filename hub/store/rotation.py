@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, Table, bindparam, column, select, table, update
+from sqlalchemy import Engine, TableClause, bindparam, column, select, table, update
 
 from hub.store.encryption import DataKeys, EncryptedBytes, EncryptedText, key_id_of
 from hub.store.models import Base
@@ -52,7 +52,7 @@ def encrypted_columns() -> list[EncryptedColumns]:
     return found
 
 
-def _raw_table(spec: EncryptedColumns) -> Table:
+def _raw_table(spec: EncryptedColumns) -> TableClause:
     # Untyped columns: values go to and come from the driver as stored, not through the encrypting types.
     return table(spec.table, column(spec.primary_key), *(column(name) for name in spec.columns))
 

@@ -6,6 +6,7 @@ Create Date: 2026-11-23 17:40:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ OUTBOX = "published_at IS NULL AND withdrawn_at IS NULL"
 URGENT_OPEN = "priority = 'urgent' AND acknowledged_at IS NULL AND withdrawn_at IS NULL"
 
 
-def _where(condition: str) -> dict[str, sa.TextClause]:
+def _where(condition: str) -> dict[str, Any]:  # dialect options: create_index takes them as **kw: Any
     return {"sqlite_where": sa.text(condition), "postgresql_where": sa.text(condition)}
 
 
