@@ -6,6 +6,8 @@ A keys directory is laid out by owner, one key pair per file pair:
     agencies/<agency>/<key id>.key   the agency's signing key (kept only where that agency publishes)
     units/<unit>/<key id>.pub        X25519: the hub seals the unit's notifications for the newest one
     units/<unit>/<key id>.key        the unit's private key (kept only where that unit reads its queue)
+    recipients/<agency>/<key id>.pub X25519: the hub seals what it writes on `outbound.<agency>` for the newest
+    recipients/<agency>/<key id>.key the agency's private key (kept only where that agency reads)
     operations/<key id>.pub|.key     X25519: retry and dead-letter records, which the hub and operators open
     hub/<key id>.pub|.key            X25519: the hub seals as this sender; readers trust its public keys
     data/<key id>.key                AES-256: the case store's encryption at rest (the hub's processes only)
@@ -22,7 +24,7 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from connectors.sealing import Opener, Sealer
+from schemas import OUTBOUND_RECIPIENTS
 
 K = TypeVar("K")
 PUBLIC_SUFFIX = ".pub"
@@ -181,6 +184,10 @@ class KeysDirectory:
     def unit(self, unit_code: str) -> Path:
         return self.root / "units" / unit_code
 
+    def recipient(self, agency: str) -> Path:
+        """An agency that reads what the hub writes for it (`outbound.<agency>`)."""
+        return self.root / "recipients" / agency
+
     @property
     def operations(self) -> Path:
         return self.root / "operations"
@@ -200,10 +207,12 @@ class KeysDirectory:
         return public_keys(self.agency(agency), "signing")
 
     def newest_signing_key(self, agency: str) -> tuple[str, Ed25519PrivateKey] | None:
-        return _newest(private_keys(self.agency(agency), "signing"))  # type: ignore[return-value]
+        keys = private_keys(self.agency(agency), "signing")  # each one Ed25519 (else KeyFileError)
+        return _newest({k: v for k, v in keys.items() if isinstance(v, Ed25519PrivateKey)})
 
     def newest_sealing_key(self, directory: Path) -> tuple[str, X25519PublicKey] | None:
-        return _newest(public_keys(directory, "sealing"))  # type: ignore[return-value]
+        keys = public_keys(directory, "sealing")  # each one X25519 (else KeyFileError)
+        return _newest({k: v for k, v in keys.items() if isinstance(v, X25519PublicKey)})
 
     def opening_keys(self, directory: Path) -> dict[str, X25519PrivateKey]:
         return {
@@ -226,9 +235,12 @@ class KeysDirectory:
         recipient, sender = self.newest_sealing_key(directory), self.newest_sender_key()
         return Sealer(*recipient, *sender) if recipient and sender else None
 
-    def create_missing(self, agencies: list[str], units: list[str]) -> list[str]:
-        """A key pair for every agency, unit, the operations team and the hub that has none: the embedded hub's demo keys,
-        all in one place (a real deployment hands each private key to its owner only). Returns what it made."""
+    def create_missing(
+        self, agencies: list[str], units: list[str], recipients: Sequence[str] = OUTBOUND_RECIPIENTS
+    ) -> list[str]:
+        """A key pair for every agency, unit, outbound recipient, the operations team and the hub that has none:
+        the embedded hub's demo keys, all in one place (a real deployment hands each private key to its owner
+        only). Returns what it made."""
         made = []
         for agency in agencies:
             if not any(self.agency(agency).glob(f"*{PUBLIC_SUFFIX}")):
@@ -236,6 +248,9 @@ class KeysDirectory:
         for unit in units:
             if not any(self.unit(unit).glob(f"*{PUBLIC_SUFFIX}")):
                 made.append(f"unit {unit}: {write_key_pair(self.unit(unit), 'sealing')}")
+        for recipient in recipients:
+            if not any(self.recipient(recipient).glob(f"*{PUBLIC_SUFFIX}")):
+                made.append(f"recipient {recipient}: {write_key_pair(self.recipient(recipient), 'sealing')}")
         if not any(self.operations.glob(f"*{PUBLIC_SUFFIX}")):
             made.append(f"operations: {write_key_pair(self.operations, 'sealing')}")
         if not any(self.hub.glob(f"*{PUBLIC_SUFFIX}")):

@@ -5,6 +5,9 @@ de-duplicate on the notification id, which is stable for the same inputs. Each n
 unit's key, by the hub's (connectors/sealing.py): the reader opens it with the unit's private keys, and stops
 with `KeyNotHeld`, naming the key id, at one sealed for a key it was not given. A record the hub did not seal
 is not shown: `on_forged` hears where it is and why.
+
+The same reader reads what the hub writes for another agency (`outbound.<agency>`, docs/domain.md section 8),
+given that agency's keys and `outbound_decoder()`: each record once per record_id.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.avro import AvroCodec, UndecodableMessage
 from connectors.sealing import KeyNotHeld, Opener, SealedRecordError, is_sealed
-from schemas import notification_schema
-from schemas.models import NotificationModel
+from schemas import notification_schema, outbound_schemas
+from schemas.compatibility import older_writers
+from schemas.models import NotificationModel, model_for_schema
+
+Decoder = Callable[[bytes | None], dict[str, Any] | None]
 
 # The header naming each notification on a unit queue (hub/delivery.py writes it; not a `hub.` header, so a
 # dead-letter replay keeps it).
@@ -50,15 +56,20 @@ async def read_queue(
     client_options: Mapping[str, Any] | None = None,
     on_forged: Callable[[str], None] = lambda _: None,
     on_progress: Callable[[dict[int, str]], None] = lambda _: None,
+    decode: Decoder | None = None,
+    id_field: str = "notification_id",
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield notifications as JSON-ready dicts.
 
     With `from_beginning`, every notification on the queue. Otherwise the ones this `reader` (a consumer group)
     has not been shown yet: everything on its first run, then only what is new, so a unit's system that
     reads its queue now and then misses nothing. Without `follow`, stops once it has read to the end of the
-    queue and nothing new came for `idle_timeout` seconds; with `follow`, runs until cancelled.
+    queue and nothing new came for `idle_timeout` seconds; with `follow`, runs until cancelled. `decode` and
+    `id_field`: another kind of record than notifications (`outbound_decoder`, "record_id").
     """
-    codec = AvroCodec([notification_schema()])
+    # A notification written before the schema last changed is read too.
+    codec = AvroCodec([notification_schema()], older_writers())
+    decode = decode or (lambda value: notification_json(codec, value))
     group = None if from_beginning else reader
     # client_options: the broker connection's security keyword arguments, as aiokafka names them; none: plaintext.
     consumer = AIOKafkaConsumer(
@@ -95,13 +106,13 @@ async def read_queue(
                     except SealedRecordError as error:  # not sealed by the hub: whoever wrote it, not shown
                         on_forged(f"{record.topic}[{record.partition}]@{record.offset}: {error}")
                         continue
-                    notification = notification_json(codec, opened)
+                    notification = decode(opened)
                     if notification is None:
                         continue
-                    read_up_to[record.partition] = notification["notification_id"]
-                    if notification["notification_id"] in seen:
+                    read_up_to[record.partition] = notification[id_field]
+                    if notification[id_field] in seen:
                         continue
-                    seen.add(notification["notification_id"])
+                    seen.add(notification[id_field])
                     yield notification
             if batches and group is not None:
                 await consumer.commit()  # what was printed is not shown to this reader again
@@ -138,3 +149,21 @@ def notification_json(codec: AvroCodec, value: bytes | None) -> dict[str, Any] |
     except UndecodableMessage:
         return None
     return NotificationModel.model_validate(decoded.record).model_dump(mode="json")
+
+
+def outbound_decoder() -> Decoder:
+    """Decodes what the hub writes for other agencies into JSON-ready dicts, each with its `record_type`; None for
+    a record that is none of them."""
+    schemas = list(outbound_schemas().values())
+    codec = AvroCodec(schemas)
+    models = {schema.fullname: model_for_schema(schema) for schema in schemas}
+
+    def decode(value: bytes | None) -> dict[str, Any] | None:
+        try:
+            decoded = codec.decode(value or b"")
+        except UndecodableMessage:
+            return None
+        record = models[decoded.schema.fullname].model_validate(decoded.record).model_dump(mode="json")
+        return {"record_type": decoded.schema.name, **record}
+
+    return decode

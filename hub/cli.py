@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict, Unpack
 
 import typer
 
@@ -29,6 +29,10 @@ app = typer.Typer(
 )
 queue_app = typer.Typer(help="Read VLO unit queues.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
+outbound_app = typer.Typer(
+    help="Read what the hub writes for other agencies (outbound.<agency>).", no_args_is_help=True
+)
+app.add_typer(outbound_app, name="outbound")
 schemas_app = typer.Typer(help="The Avro schemas agencies publish against.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(operators_app, name="operators")
@@ -298,8 +302,8 @@ def publish(
             errors.append(f"line {number}: not valid JSON ({error.msg} at column {error.colno})")
         except InvalidEvent as error:
             errors.append(f"line {number}: {error}")
-    for error in errors:
-        typer.echo(error, err=True)
+    for message in errors:
+        typer.echo(message, err=True)
     if errors and not skip_invalid:
         _fail(
             f"{len(errors)} invalid line(s); nothing published (use --skip-invalid to publish the valid ones)",
@@ -474,6 +478,75 @@ def queue_read(
         _fail(f"unit {unit}'s queue holds a notification {refused}", 1)
 
 
+@outbound_app.command("read")
+def outbound_read(
+    agency: Annotated[str, typer.Option(help="The receiving agency: probation, parole-board or prison.")],
+    timeout: Annotated[float, typer.Option(help="Stop after this many seconds with nothing new.")] = 5.0,
+    key_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="The agency's private key (repeat for older keys). Default: its keys in the keys directory."
+        ),
+    ] = None,
+) -> None:
+    """Print every record on an agency's outbound topic as JSON Lines, one per record_id, opened with the agency's
+    key: forwarded licence condition requests, scheme flags (docs/domain.md section 8)."""
+    from aiokafka.errors import KafkaError
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from connectors.keys import KeyFileError, KeysDirectory, key_id_from_path, read_private_key
+    from connectors.queue_reader import outbound_decoder, read_queue
+    from connectors.sealing import Opener, SealedRecordError
+    from hub.topics import ensure_topics, retention_of
+    from schemas import OUTBOUND_RECIPIENTS
+
+    if agency not in OUTBOUND_RECIPIENTS:
+        _fail(f"unknown agency {agency!r}; the hub writes for {', '.join(OUTBOUND_RECIPIENTS)}")
+    settings = Settings()
+    _embedded_keys(settings)
+    directory = KeysDirectory(settings.resolved_keys_dir)
+    try:
+        keys = {key_id_from_path(path): read_private_key(path, "sealing") for path in key_file or []}
+    except KeyFileError as error:
+        _fail(str(error))
+    given = {k: v for k, v in keys.items() if isinstance(v, X25519PrivateKey)}
+    opener = Opener(given, directory.senders()) if given else directory.opener(directory.recipient(agency))
+    if not opener.keys:
+        _fail(f"no private key for {agency} in {directory.recipient(agency)}: give --key-file")
+    topic = settings.outbound_topic(agency)
+    address = _broker(settings)
+
+    async def read() -> None:
+        await ensure_topics(
+            address,
+            [topic],
+            settings.topic_partitions,
+            client_options=settings.kafka_client_options(),
+            retention=retention_of(settings),
+        )
+        async for record in read_queue(
+            address,
+            topic,
+            opener=opener,
+            from_beginning=True,
+            idle_timeout=timeout,
+            client_options=settings.kafka_client_options(),
+            on_forged=lambda where: typer.echo(f"hub: not shown, not sealed by the hub: {where}", err=True),
+            decode=outbound_decoder(),
+            id_field="record_id",
+        ):
+            typer.echo(json.dumps(record, ensure_ascii=False))
+
+    try:
+        asyncio.run(read())
+    except SealedRecordError as error:
+        _fail(f"{topic} holds a record {error}", 1)
+    except KafkaError as error:
+        _fail(
+            f"cannot read {topic} from the broker at {address} ({type(error).__name__}); is the hub running?"
+        )
+
+
 keys_app = typer.Typer(
     help="Keys: agencies sign what they publish, notifications and dead letters are sealed (README, Security).",
     no_args_is_help=True,
@@ -486,6 +559,10 @@ def keys_new(
     agency: Annotated[str | None, typer.Option(help="An agency's Ed25519 signing key.")] = None,
     unit: Annotated[
         str | None, typer.Option(help="A unit's X25519 key its notifications are sealed for.")
+    ] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(help="An agency's X25519 key what the hub writes on outbound.<agency> is sealed for."),
     ] = None,
     operations: Annotated[
         bool,
@@ -505,11 +582,14 @@ def keys_new(
     verify and open what was made with them, until you remove them."""
     from connectors.keys import KeysDirectory, write_data_key, write_key_pair
     from hub.reference import load_units
+    from schemas import OUTBOUND_RECIPIENTS
 
     settings = Settings()
     keys = KeysDirectory(settings.resolved_keys_dir)
-    if sum((agency is not None, unit is not None, operations, hub, data)) != 1:
-        _fail("name exactly one owner: --agency NAME, --unit CODE, --operations, --hub or --data")
+    if sum((agency is not None, unit is not None, recipient is not None, operations, hub, data)) != 1:
+        _fail(
+            "name exactly one owner: --agency NAME, --unit CODE, --recipient AGENCY, --operations, --hub or --data"
+        )
     if data:
         key_id = write_data_key(keys.data)
         typer.echo(f"data: key {key_id}")
@@ -526,6 +606,10 @@ def keys_new(
         if load_units(settings).unit_by_code(unit) is None:
             _fail(f"unknown unit {unit!r}")
         directory, purpose, holder = keys.unit(unit), "sealing", f"unit {unit}"
+    elif recipient is not None:
+        if recipient not in OUTBOUND_RECIPIENTS:
+            _fail(f"unknown recipient {recipient!r}; expected one of {', '.join(OUTBOUND_RECIPIENTS)}")
+        directory, purpose, holder = keys.recipient(recipient), "sealing", f"recipient {recipient}"
     elif operations:
         directory, purpose, holder = keys.operations, "sealing", "operations"
     else:
@@ -621,7 +705,24 @@ UntilFilter = Annotated[
 ]
 
 
-def _dead_letters(settings: Settings, ids: list[str] | None = None, **filters: Any) -> tuple[list[Any], Any]:
+class _DeadLetterFilters(TypedDict, total=False):
+    """The filters of `hub dlq list`, `replay` and `purge`, as the options give them (times may be naive)."""
+
+    source: str | None
+    stage: str | None
+    error_class: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without a zone is UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _dead_letters(
+    settings: Settings, ids: list[str] | None = None, **filters: Unpack[_DeadLetterFilters]
+) -> tuple[list[Any], Any]:
     from connectors.keys import KeysDirectory
     from hub.dead_letters import DeadLetterFilter, purged, read_dead_letters
     from hub.store.repository import open_store
@@ -642,11 +743,13 @@ def _dead_letters(settings: Settings, ids: list[str] | None = None, **filters: A
             client_options=settings.kafka_client_options(),
         )
     )
-    utc = {
-        k: (v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v)
-        for k, v in filters.items()
-    }
-    wanted = DeadLetterFilter(**utc)
+    wanted = DeadLetterFilter(
+        source=filters.get("source"),
+        stage=filters.get("stage"),
+        error_class=filters.get("error_class"),
+        since=_utc(filters.get("since")),
+        until=_utc(filters.get("until")),
+    )
     chosen = [
         letter for letter in letters if wanted.matches(letter, settings) and (not ids or letter.id in ids)
     ]
@@ -672,7 +775,9 @@ def dlq_list(
     from hub.dead_letters import audit
 
     settings = Settings()
-    filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
+    filters = _DeadLetterFilters(
+        source=source, stage=stage, error_class=error_class, since=since, until=until
+    )
     letters, engine = _dead_letters(settings, **filters)
     now = datetime.now(UTC)
     for letter in letters:
@@ -735,7 +840,9 @@ def dlq_replay(
     if not ids and not all_matching:
         _fail("name dead letter ids, or --all (with filters) to replay every one that matches")
     settings = Settings()
-    filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
+    filters = _DeadLetterFilters(
+        source=source, stage=stage, error_class=error_class, since=since, until=until
+    )
     letters, engine = _dead_letters(settings, ids, **filters)
     who = _principal(actor, _operations_key_ids(settings))
     unreadable = [letter.id for letter in letters if letter.unreadable]
@@ -768,7 +875,9 @@ def dlq_purge(
     from hub.dead_letters import audit, purge
 
     settings = Settings()
-    filters = dict(source=source, stage=stage, error_class=error_class, since=since, until=until)
+    filters = _DeadLetterFilters(
+        source=source, stage=stage, error_class=error_class, since=since, until=until
+    )
     letters, engine = _dead_letters(settings, **filters)
     if not letters:
         typer.echo("nothing to purge")
@@ -890,6 +999,12 @@ def victims_erase(
         f"  timers stopped: {done.timers_stopped}; parked events deleted: {done.parked_deleted}; "
         f"dead letters purged: {done.dead_letters_purged}"
     )
+    typer.echo(
+        f"  licence condition requests cleared: {done.requests_cleared}; "
+        f"forwarded requests' bodies removed: {done.outbound_dropped}"
+    )
+    if done.scheme_flag is not None:
+        typer.echo(f"  the case's scheme flag is now {'in' if done.scheme_flag else 'out of'} the scheme")
     typer.echo(
         f"  unit {done.unit_code} is told by record_only notification {done.notification_id} "
         "(on its queue with the worker's next outbox sweep)"

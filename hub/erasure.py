@@ -2,8 +2,11 @@
 
 What goes: the victim's name, postcode, language, channel and accessibility needs; the stored body of every
 notification about them (the unit's queue has its own copy, kept until that queue's retention); notifications not
-yet on their queue (withdrawn, so nothing holding the data is sent afterwards); events waiting for them in the park;
-dead letters that name them (hidden from every list and replay, their stored copy deleted). What stays: the victim
+yet on their queue (withdrawn, so nothing holding the data is sent afterwards); the text of their licence condition
+requests and the stored body of each request forwarded for them (one not yet sent is not sent); events waiting for
+them in the park; dead letters that name them (hidden from every list and replay, their stored copy deleted). An
+erased victim is out of the scheme: when that leaves the case with nobody in it, the scheme flag's change is
+written for offender-facing systems in the same transaction (hub/outbound.py). What stays: the victim
 row's references and the choices routing and the statistics read (person_ref, unit, relationship, categories,
 opt-out), and every notification row without its body, so the coverage figures and the audit still add up.
 person_ref is the unit's own pseudonymous reference: it is kept so the unit can match what it holds and a second
@@ -16,7 +19,7 @@ other event, does not bring the data back (hub/handlers.py).
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,13 +32,19 @@ from connectors.avro import AvroCodec, hub_codec
 from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from connectors.sealing import Opener, is_sealed
 from hub.notify import Cause, NotificationFactory
+from hub.outbound import OutboundFactory
+from hub.reference import load_units
+from hub.retention import rowcount
 from hub.settings import Settings
 from hub.store.models import (
     TIMER_RUNNING,
     Case,
     DeadLetterCopy,
+    LicenceRequest,
     Notification,
+    OffenderIdentifier,
     OperatorAction,
+    OutboxRecord,
     ParkedEvent,
     ParkedEventKey,
     PurgedDeadLetter,
@@ -71,6 +80,9 @@ class ErasureResult:
     timers_stopped: int = 0
     parked_deleted: int = 0
     dead_letters_purged: int = 0
+    requests_cleared: int = 0  # licence condition requests whose text was removed
+    outbound_dropped: int = 0  # forwarded requests whose stored body was removed (unsent ones are not sent)
+    scheme_flag: bool | None = None  # the scheme flag written for the case, if the erasure changed it
     notification_id: str | None = None  # the record_only notification that tells the unit
     unit_code: str | None = None
     withdrawn_events: tuple[str, ...] = ()
@@ -86,6 +98,8 @@ class ErasureResult:
             + self.timers_stopped
             + self.parked_deleted
             + self.dead_letters_purged
+            + self.requests_cleared
+            + self.outbound_dropped
             + (1 if self.notification_id else 0)
         )
 
@@ -177,7 +191,7 @@ def _erase(
     victim = session.scalars(
         select(Victim).where(Victim.id == victim_id).execution_options(populate_existing=True)
     ).one()
-    if erased.rowcount == 0:
+    if rowcount(erased) == 0:
         return ErasureResult(
             case.case_ref,
             victim.person_ref,
@@ -221,6 +235,31 @@ def _erase(
         f"{r.event_type} {r.source_event_id}" if r.source_event_id else r.event_type for r in unsent
     )
     told = _tell_the_unit(session, case, victim, reason, now, settings, codec, withdrawn_events)
+    requests_cleared = rowcount(
+        session.execute(
+            update(LicenceRequest)
+            .where(
+                LicenceRequest.case_id == case.id,
+                LicenceRequest.person_ref == person_ref,
+                or_(LicenceRequest.text.is_not(None), LicenceRequest.reason.is_not(None)),
+            )
+            .values(text=None, reason=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    outbound_dropped = rowcount(
+        session.execute(
+            update(OutboxRecord)
+            .where(
+                OutboxRecord.case_id == case.id,
+                OutboxRecord.person_ref == person_ref,
+                OutboxRecord.payload.is_not(None),
+            )
+            .values(payload=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    flag = _scheme_flag(session, case, now, settings, codec)
     return ErasureResult(
         case.case_ref,
         person_ref,
@@ -230,13 +269,16 @@ def _erase(
         timers_stopped=timers_stopped,
         parked_deleted=parked_deleted,
         dead_letters_purged=purged,
+        requests_cleared=requests_cleared,
+        outbound_dropped=outbound_dropped,
+        scheme_flag=flag,
         notification_id=told.notification_id,
         unit_code=told.unit_code,
         withdrawn_events=withdrawn_events,
     )
 
 
-def _stop_timers(session: Session, victim: Victim, notifications: list[Any], now: datetime) -> int:
+def _stop_timers(session: Session, victim: Victim, notifications: Sequence[Any], now: datetime) -> int:
     """Stop the victim's running timers, except the escalation of an urgent notification already on its queue and
     not acknowledged: the unit has it and must still answer it (safety does not depend on the victim's data, and
     the escalation carries none)."""
@@ -356,6 +398,24 @@ def _tell_the_unit(
     )
     session.add(notification)
     return notification
+
+
+def _scheme_flag(
+    session: Session, case: Case, now: datetime, settings: Settings, codec: AvroCodec
+) -> bool | None:
+    """The case's scheme flag for offender-facing systems, written if erasing the victim changed it; the worker's
+    outbox sweep publishes it. Returns the flag written, or None."""
+    identifiers: dict[str, str] = {}
+    for kind, value in session.execute(
+        select(OffenderIdentifier.kind, OffenderIdentifier.value)
+        .where(OffenderIdentifier.offender_id == case.offender_id)
+        .order_by(OffenderIdentifier.id)
+    ):
+        identifiers.setdefault(kind, value)
+    factory = OutboundFactory(settings, codec, load_units(settings), now)
+    rows = factory.scheme_flag(case, identifiers, f"erasure:{now.isoformat()}")
+    session.add_all(rows)
+    return case.in_scheme_published if rows else None
 
 
 def _audit(session: Session, actor: str, target: str, count: int, now: datetime) -> None:

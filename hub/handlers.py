@@ -9,7 +9,7 @@ identifier, then notify every victim of every open, eligible case, with content 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,10 +18,20 @@ from hub import metrics
 from hub.catch_up import catch_up
 from hub.ingest import IngestedEvent
 from hub.notify import Cause, NotificationFactory
+from hub.outbound import OutboundFactory, RequestedCondition, case_in_scheme
 from hub.settings import Settings
-from hub.store.models import Case, CaseAllocation, Notification, Offender, Timer, Victim
+from hub.store.models import (
+    Case,
+    CaseAllocation,
+    LicenceRequest,
+    Notification,
+    Offender,
+    OutboxRecord,
+    Timer,
+    Victim,
+)
 from hub.store.repository import CaseStore, IdentifierKey
-from routing import content, eligibility
+from routing import content, eligibility, requests
 from routing.catalogue import Category, rule_for
 from routing.decisions import TASK, Kind, Priority, VictimChoices, decide
 from routing.timers import (
@@ -72,6 +82,7 @@ LINKING_EVENTS = frozenset({"OffenderIdentifiersLinked"})
 class Effects:
     new_keys: list[IdentifierKey] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    outbound: list[OutboxRecord] = field(default_factory=list)  # for other agencies (hub/outbound.py)
 
 
 def subject_keys(event: AvroRecord) -> list[IdentifierKey]:
@@ -79,7 +90,9 @@ def subject_keys(event: AvroRecord) -> list[IdentifierKey]:
     return [(kind, str(value)) for kind in IDENTIFIER_KINDS if (value := getattr(subject, kind)) is not None]
 
 
-def _sentence_of(disposal: str, term: int | None, offences: tuple[eligibility.Offence, ...], youth: bool):
+def _sentence_of(
+    disposal: str, term: int | None, offences: tuple[eligibility.Offence, ...], youth: bool
+) -> eligibility.Sentence:
     return eligibility.Sentence(eligibility.Disposal(disposal), term, offences, youth)
 
 
@@ -92,6 +105,9 @@ class EventHandlers:
         self.settings = settings
         self.now = now
         self.factory = NotificationFactory(settings, codec, now)
+        self.outbound = OutboundFactory(settings, codec, units, now)
+        # Cases whose scheme flag the event being applied may have changed (docs/domain.md section 8.3).
+        self._scheme_cases: dict[Case, None] = {}
         # Events with a handler of their own; every other notifiable event takes `offender_event`.
         self._handlers: dict[str, Callable[[IngestedEvent], Effects]] = {
             "SentenceImposed": self.sentence_imposed,
@@ -107,8 +123,9 @@ class EventHandlers:
             "PrisonerReleaseCancelled": self.prisoner_release_cancelled,
             "PrisonerDied": self.case_closing_event,
             "LicenceEnded": self.case_closing_event,
+            "ParoleReviewStarted": self.parole_review_started,
             "ParoleHearingListed": self.with_task,
-            "ParoleDecisionIssued": self.with_task,
+            "ParoleDecisionIssued": self.parole_decision_issued,
             "DiscretionaryCaseOpened": self.discretionary_case_opened,
             "CaseAllocated": self.case_allocated,
             "VictimPreferencesUpdated": self.victim_preferences_updated,
@@ -117,6 +134,7 @@ class EventHandlers:
             "VictimAddressChanged": self.victim_address_changed,
             "VictimContacted": self.victim_contacted,
             "NotificationAcknowledged": self.notification_acknowledged,
+            "LicenceConditionsRequested": self.licence_conditions_requested,
         }
 
     def prefetch(self, events: list[IngestedEvent], stop: Callable[[], bool]) -> None:
@@ -150,24 +168,88 @@ class EventHandlers:
         )
 
     def apply(self, ingested: IngestedEvent) -> Effects:
+        self._scheme_cases = {}
         handler = self._handlers.get(ingested.event_type)
         if handler is not None:
-            return handler(ingested)
-        if ingested.event_type in content.BUILDERS:
-            return self.offender_event(ingested)
-        raise NotImplementedError(f"{ingested.event_type} has no handler")
+            effects = handler(ingested)
+        elif ingested.event_type in content.BUILDERS:
+            effects = self.offender_event(ingested)
+        else:
+            raise NotImplementedError(f"{ingested.event_type} has no handler")
+        effects.outbound.extend(self._scheme_flags(ingested))
+        return effects
+
+    def _scheme_may_change(self, *cases: Case) -> None:
+        self._scheme_cases.update(dict.fromkeys(cases))
+
+    def _scheme_flags(self, ingested: IngestedEvent) -> list[OutboxRecord]:
+        """The scheme flag of each case the event may have moved into or out of the scheme, where it did."""
+        cases, self._scheme_cases = self._scheme_cases, {}
+        made = []
+        for case in cases:
+            if case_in_scheme(case) != bool(case.in_scheme_published):
+                identifiers = self.store.identifiers_of(case.offender)
+                made.extend(self.outbound.scheme_flag(case, identifiers, ingested.event_id))
+        return made
 
     # ---- the common path: an event about an offender, told to every victim of their cases
     def offender_event(self, ingested: IngestedEvent, *, release_after: datetime | None = None) -> Effects:
         offender, effects = self._offender(ingested)
         said = content.content_for(ingested.event_type, ingested.event)
+        # A decision that sets conditions settles the victims' outstanding requests (docs/domain.md section 8.2).
+        decided = requests.decided_by(ingested.event_type, ingested.event)
         if said is not None:
             for case in offender.cases:
                 if case.notifiable:
+                    outcomes = self._reconcile(ingested, case, decided) if decided is not None else {}
                     effects.notifications.extend(
-                        self._notify_case(ingested, case, said, release_after=release_after)
+                        self._notify_case(
+                            ingested, case, said, release_after=release_after, outcomes=outcomes
+                        )
                     )
+                    effects.notifications.extend(self._escalate_unaddressed(ingested, case, outcomes))
         return effects
+
+    def _reconcile(
+        self, ingested: IngestedEvent, case: Case, decided: requests.Decided
+    ) -> dict[str, list[requests.Reconciled]]:
+        """Each outstanding request of the case set, omitted or not addressed by the decision, by victim."""
+        rows = self.store.outstanding_requests(case)
+        if not rows:
+            return {}
+        by_id = {row.request_id: row for row in rows}
+        asked = [requests.Request(row.request_id, row.text or "", row.code) for row in rows]
+        by_victim: dict[str, list[requests.Reconciled]] = {}
+        for reconciled in requests.reconcile(asked, decided):
+            row = by_id[reconciled.request.request_id]
+            row.outcome = reconciled.outcome.value
+            row.reason = reconciled.reason
+            row.decided_by_event_id = ingested.event_id
+            row.decided_at = self.now
+            by_victim.setdefault(row.person_ref, []).append(reconciled)
+        return by_victim
+
+    def _escalate_unaddressed(
+        self, ingested: IngestedEvent, case: Case, outcomes: Mapping[str, list[requests.Reconciled]]
+    ) -> list[Notification]:
+        """An escalation to each victim's VLO listing the requests the decision left unaddressed. The VLO made the
+        requests and must chase them, so it goes to them rather than to triage, and whatever the victim chose:
+        the conditions protect the victim."""
+        made = []
+        for person_ref, reconciled in outcomes.items():
+            texts = [r.request.text for r in reconciled if r.outcome is requests.Outcome.NOT_ADDRESSED]
+            victim = self._victim(case, person_ref)
+            if not texts or victim is None:
+                continue
+            cause = Cause(
+                Kind.ESCALATION,
+                f"not_addressed:{ingested.event_id}",
+                ingested.event_type,
+                (ingested.event_id,),
+            )
+            said = requests.unaddressed_escalation(texts, ingested.event_type)
+            made.append(self.factory.build(cause, case, victim, TASK, said, None))
+        return made
 
     def identity_only(self, ingested: IngestedEvent) -> Effects:
         """Links identifiers (and merges offender records they prove to be one person)."""
@@ -199,13 +281,16 @@ class EventHandlers:
         *,
         kind: Kind = Kind.EVENT,
         release_after: datetime | None = None,
+        outcomes: Mapping[str, list[requests.Reconciled]] | None = None,
     ) -> list[Notification]:
-        """One notification per victim of the case; to the owning unit when nobody is referred yet."""
+        """One notification per victim of the case; to the owning unit when nobody is referred yet. `outcomes`:
+        what a decision did with each victim's requests, told to that victim's notification only."""
         rule = rule_for(ingested.event_type)
         cause = Cause(kind, ingested.event_id, ingested.event_type, (ingested.event_id,))
         category = rule.category.value if rule.category else None
         made = []
-        for victim in list(case.victims) or [None]:
+        victims: list[Victim | None] = list(case.victims)
+        for victim in victims or [None]:
             if kind is Kind.TASK:
                 if victim is not None and (victim.declined or victim.opted_out):
                     continue
@@ -216,12 +301,13 @@ class EventHandlers:
                     opted_out=(victim.opted_out or victim.declined) if victim else False,
                 )
                 decision = decide(rule, choices)
+            theirs = (outcomes or {}).get(victim.person_ref, []) if victim is not None else []
             notification = self.factory.build(
                 cause,
                 case,
                 victim,
                 decision,
-                said,
+                requests.with_outcomes(said, requests.outcomes_for(theirs)),
                 category,
                 release_after=None if rule.urgent else release_after,
             )
@@ -287,6 +373,7 @@ class EventHandlers:
         # and the case store keeps the outcome (cases.eligibility_status, eligibility_rule).
         log.debug("case %s: %s (%s)", case.case_ref, result.status.value, result.rule)
         effects = Effects(new_keys=self.store.link(case.offender, keys))
+        self._scheme_may_change(case)
         if case.eligible:
             if not case.victims:
                 self._start_timer(
@@ -336,6 +423,7 @@ class EventHandlers:
             case.eligibility_status = reassessment.eligibility.status.value
             case.eligibility_rule = reassessment.eligibility.rule
             case.eligibility_basis = reassessment.eligibility.basis
+            self._scheme_may_change(case)
             if reassessment.needs_unit_decision:
                 case.needs_unit_decision = True
                 decision_needed = content.NotificationContent(
@@ -385,6 +473,7 @@ class EventHandlers:
         victim.preferred_channel = person.preferred_channel
         victim.accessibility_needs = person.accessibility_needs
         self._stop_timers(case, None, TimerKind.REFERRAL_OVERDUE)
+        self._scheme_may_change(case)
         # Preferences, opt-outs or contacts recorded before the referral reached the hub wait under person_ref.
         effects = Effects(new_keys=[("person_ref", person.person_ref)])
         if is_new:
@@ -433,6 +522,7 @@ class EventHandlers:
         victim.declined = True
         victim.opted_out = True
         self._stop_timers(case, victim, TimerKind.FIRST_CONTACT, TimerKind.ANNUAL_UPDATE)
+        self._scheme_may_change(case)
         return Effects()
 
     # ---- prison
@@ -488,7 +578,8 @@ class EventHandlers:
                 # Perhaps on its queue already: a worker that wrote it there may have stopped before it could
                 # record that (it records it with its next transaction). A correction is safe either way.
             # Too late to withdraw: tell the same VLO the release was a mistake.
-            case = self.store.session.get(Case, notification.case_id)
+            # A notification's case_id is a foreign key: its case is there.
+            case: Case = self.store.session.get(Case, notification.case_id)  # type: ignore[assignment]
             victim = self._victim(case, notification.person_ref) if notification.person_ref else None
             said = content.NotificationContent(
                 "The release notified earlier was recorded in error and has been cancelled: the offender was not "
@@ -526,6 +617,7 @@ class EventHandlers:
                 case.closed_reason = ingested.event_type
                 case.closed_at = self.now  # the retention schedule's clock for its victims' data
                 self._stop_timers(case, None, *TimerKind)
+                self._scheme_may_change(case)
         return effects
 
     def with_task(self, ingested: IngestedEvent) -> Effects:
@@ -543,7 +635,60 @@ class EventHandlers:
                 )
         return effects
 
+    def parole_review_started(self, ingested: IngestedEvent) -> Effects:
+        """Told like any parole event; while the review is open a victim's licence condition requests go to the
+        Parole Board too."""
+        effects = self.offender_event(ingested)
+        for case in self.store.offenders_for(subject_keys(ingested.event))[0].cases:
+            if case.status == "open":
+                case.parole_review_open = True
+        return effects
+
+    def parole_decision_issued(self, ingested: IngestedEvent) -> Effects:
+        """The decision (and a provisional release's deadline task) closes the review."""
+        effects = self.with_task(ingested)
+        for case in self.store.offenders_for(subject_keys(ingested.event))[0].cases:
+            case.parole_review_open = False
+        return effects
+
     # ---- victim contact units
+    def licence_conditions_requested(self, ingested: IngestedEvent) -> Effects:
+        """Kept, to be reconciled against the next decision that sets conditions, and forwarded to whoever decides
+        with the condition text and the case's identifiers only (docs/domain.md section 8.2)."""
+        event = ingested.event
+        case, victim = self._case_victim(event)
+        asked = [
+            RequestedCondition(f"{ingested.event_id}:{index}", c.kind, c.text, c.code)
+            for index, c in enumerate(event.conditions)
+        ]
+        if not asked:
+            return Effects()
+        self.store.add_licence_requests(
+            case,
+            [
+                LicenceRequest(
+                    case=case,
+                    person_ref=victim.person_ref,
+                    request_id=c.request_id,
+                    kind=c.kind,
+                    text=c.text,
+                    code=c.code,
+                    requested_at=event.requested_at,
+                )
+                for c in asked
+            ],
+        )
+        forwarded = self.outbound.forwarded_request(
+            case,
+            self.store.identifiers_of(case.offender),
+            ingested.event_id,
+            victim.person_ref,
+            event.requested_at,
+            asked,
+            case.parole_review_open,
+        )
+        return Effects(outbound=forwarded)
+
     def discretionary_case_opened(self, ingested: IngestedEvent) -> Effects:
         event = ingested.event
         case = self._case(event)
@@ -558,6 +703,7 @@ class EventHandlers:
         case.eligibility_rule = opened.rule
         case.eligibility_basis = opened.basis
         case.needs_unit_decision = False
+        self._scheme_may_change(case)
         if self.units.unit_by_code(event.unit_code) is not None:
             case.owning_unit_code = event.unit_code
         if opened.eligible and not case.victims and case.sentence_date is not None:
@@ -605,12 +751,14 @@ class EventHandlers:
         case, victim = self._case_victim(ingested.event)
         victim.opted_out = True
         self._stop_timers(case, victim, TimerKind.FIRST_CONTACT, TimerKind.ANNUAL_UPDATE)
+        self._scheme_may_change(case)
         return Effects()
 
     def victim_opted_in(self, ingested: IngestedEvent) -> Effects:
-        _, victim = self._case_victim(ingested.event)
+        case, victim = self._case_victim(ingested.event)
         victim.opted_out = False
         victim.declined = False
+        self._scheme_may_change(case)
         return Effects()
 
     def victim_address_changed(self, ingested: IngestedEvent) -> Effects:

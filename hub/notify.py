@@ -63,6 +63,9 @@ class NotificationFactory:
             "facts": dict(said.facts),
             "victim_conditions": list(said.victim_conditions),
             "omitted_requests": [{"text": o.text, "reason": o.reason} for o in said.omitted_requests],
+            "request_outcomes": [
+                {"text": o.text, "outcome": o.outcome, "reason": o.reason} for o in said.request_outcomes
+            ],
             "due_by": said.due_by,
             "preferred_channel": victim.preferred_channel if victim else None,
             "language": victim.language if victim else None,

@@ -1,8 +1,9 @@
 """One batch of agency messages through ingest, enrich and route, in one case-store transaction.
 
-The stream engine hands a batch in and writes what comes out (dead letters, notifications) before it
-acknowledges the batch. Notifications are committed to the outbox in the same transaction as the state they
-follow from, so a crash between the database and the broker loses nothing: the outbox is published again.
+The stream engine hands a batch in and writes what comes out (dead letters, notifications, records for other
+agencies) before it acknowledges the batch. Notifications and outbound records are committed to their outboxes in
+the same transaction as the state they follow from, so a crash between the database and the broker loses nothing:
+the outboxes are published again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from hub.messages import (
 from hub.notify import Cause, NotificationFactory
 from hub.retry import RetryState, token
 from hub.settings import Settings
-from hub.store.models import Notification, ParkedEvent, Timer
+from hub.store.models import Notification, OutboxRecord, ParkedEvent, Timer
 from hub.store.repository import CaseStore
 from routing.timers import TimerKind, london_day, on_fire
 from routing.units import UnitDirectory
@@ -71,6 +72,7 @@ class TransientFailure:
 class BatchResult:
     dead_letters: list[OutboundRecord] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    outbound: list[OutboxRecord] = field(default_factory=list)  # for other agencies' topics
     transient: list[TransientFailure] = field(default_factory=list)
     # Not applied because an earlier message with the same key failed transiently in this batch.
     behind: list[InboundMessage] = field(default_factory=list)
@@ -91,6 +93,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Ids the broker has acknowledged, with when, not yet marked published: (notification ids, outbound record ids, at).
+Confirmed = list[tuple[list[str], list[int], datetime]]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -105,9 +111,9 @@ class Pipeline:
         self.codec = codec
         self.units = units
         self.clock = clock
-        # Notifications the broker has, with when it acknowledged them, not yet marked published (`published`).
-        # Noted from the event loop, taken by the thread applying a batch: hence the lock.
-        self._unconfirmed: list[tuple[list[str], datetime]] = []
+        # Notifications and outbound records the broker has, with when it acknowledged them, not yet marked
+        # published (`published`). Noted from the event loop, taken by the thread applying a batch: hence the lock.
+        self._unconfirmed: Confirmed = []
         self._unconfirmed_lock = threading.Lock()
 
     def process(
@@ -232,6 +238,7 @@ class Pipeline:
     ) -> list[IngestedEvent]:
         """Apply events in one transaction; returns those left for later because `should_yield` said so."""
         produced: list[Notification] = []
+        outbound: list[OutboxRecord] = []
         deferred: list[IngestedEvent] = []
         outcomes: list[Outcome] = []
         published_at: dict[str, datetime] = {}
@@ -243,8 +250,7 @@ class Pipeline:
             store = CaseStore(session)
             # First, so that what the events decide sees every notification the broker already has as published
             # (a cancelled release that is on its queue gets a correction).
-            for ids, at in confirmed:
-                store.mark_published(ids, at)
+            self._mark(store, confirmed)
             handlers = EventHandlers(store, self.units, self.settings, self.codec, now)
             seen = store.already_processed(e.event_id for e in events)
             queue = [(ingested, False) for ingested in events]
@@ -270,7 +276,7 @@ class Pipeline:
                     seen.add(ingested.event_id)
                     store.mark_processed(ingested.event_id, ingested.event_type, ingested.source, now)
                 before = len(produced)
-                released = self._apply_one(store, handlers, ingested, now, produced)
+                released = self._apply_one(store, handlers, ingested, now, produced, outbound)
                 if not unparked:
                     parked = released is None
                     outcomes.append(
@@ -291,6 +297,7 @@ class Pipeline:
         # A release cancelled later in the same transaction was withdrawn before anyone was told of it: it stays in
         # the store, withdrawn, and goes to no queue (a correction goes only for a release already on its queue).
         result.notifications.extend(n for n in produced if n.withdrawn_at is None)
+        result.outbound.extend(outbound)
         result.published_at.update(published_at)
         return deferred
 
@@ -301,6 +308,7 @@ class Pipeline:
         ingested: IngestedEvent,
         now: datetime,
         produced: list[Notification],
+        outbound: list[OutboxRecord],
     ) -> list[IngestedEvent] | None:
         """Apply one event; returns parked events that its new identifier links release, None if it was parked."""
         try:
@@ -325,6 +333,9 @@ class Pipeline:
         for notification in effects.notifications:
             if store.add_notification(notification):
                 produced.append(notification)
+        for record in effects.outbound:
+            store.add_outbound(record)
+            outbound.append(record)
         released = []
         for parked in store.take_parked(effects.new_keys):
             message = InboundMessage(
@@ -341,6 +352,12 @@ class Pipeline:
         with Session(self.engine, expire_on_commit=False) as session:
             now = self.clock()
             return CaseStore(session).unpublished(now, now - timedelta(seconds=OUTBOX_GRACE_SECONDS), limit)
+
+    def pending_outbound(self, limit: int = 1000) -> list[OutboxRecord]:
+        """Outbound records a crash left unpublished: one query for the whole batch."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            settled = self.clock() - timedelta(seconds=OUTBOX_GRACE_SECONDS)
+            return CaseStore(session).unpublished_outbound(settled, limit)
 
     def parked_events(self, older_than_seconds: float = 0.0) -> list[ParkedEvent]:
         """Events still waiting for a case, oldest first (what operators see)."""
@@ -409,15 +426,17 @@ class Pipeline:
             to_triage=True,
         )
 
-    def published(self, notification_ids: list[str], at: datetime) -> None:
+    def published(
+        self, notification_ids: list[str], at: datetime, outbound_ids: list[int] | None = None
+    ) -> None:
         """Note notifications the broker has acknowledged (at `at`). The next batch's transaction marks them
         published, or `confirm_published`: a transaction of their own after every batch cost the pipeline 4-6 % more
         (`python -m hub.bench_ab`, 2026-12-06). Until then the store holds them as not yet on their queues; a worker
         that stops first leaves them to the outbox sweep, which puts them on their queues again (readers absorb a
         second copy by notification id)."""
-        if notification_ids:
+        if notification_ids or outbound_ids:
             with self._unconfirmed_lock:
-                self._unconfirmed.append((notification_ids, at))
+                self._unconfirmed.append((notification_ids, outbound_ids or [], at))
 
     def confirm_published(self) -> None:
         """Mark published, in a transaction of their own, the notifications noted by `published`: before the
@@ -425,12 +444,19 @@ class Pipeline:
         with self._confirming() as confirmed:
             if confirmed:
                 with Session(self.engine) as session, session.begin():
-                    store = CaseStore(session)
-                    for ids, at in confirmed:
-                        store.mark_published(ids, at)
+                    self._mark(CaseStore(session), confirmed)
+
+    @staticmethod
+    def _mark(store: CaseStore, confirmed: Confirmed) -> None:
+        """One update per publication noted (and per table), whatever its size."""
+        for notification_ids, outbound_ids, at in confirmed:
+            if notification_ids:
+                store.mark_published(notification_ids, at)
+            if outbound_ids:
+                store.mark_outbound_published(outbound_ids, at)
 
     @contextmanager
-    def _confirming(self) -> Iterator[list[tuple[list[str], datetime]]]:
+    def _confirming(self) -> Iterator[Confirmed]:
         """The notifications noted as published so far, to mark in a transaction inside this block; if the
         block fails, they are noted again for the next one."""
         with self._unconfirmed_lock:

@@ -1,5 +1,6 @@
 """What the worker does with keys: it checks who published each agency record before reading it, and seals every
-record it writes, notifications for their unit and retry and dead-letter records for operations.
+record it writes: notifications for their unit, records for another agency (`outbound.<agency>`) for that agency,
+and retry and dead-letter records for operations.
 
 Both happen at the worker's edge with the broker, so no code path between can skip them: a record reaches the
 pipeline only once authenticated, and reaches the broker only once sealed (`seal` refuses a topic it has no
@@ -19,6 +20,7 @@ from connectors.sealing import KEY_ID_HEADER, KeyNotHeld, Sealer, UnknownSender
 from connectors.signatures import AgencyVerifier, Unauthenticated
 from hub.messages import InboundMessage, OutboundRecord
 from hub.settings import AGENCY_SOURCES, Settings
+from schemas import OUTBOUND_RECIPIENTS
 
 # How often the worker looks whether a recipient's keys changed: one stat call per recipient.
 LOOK_SECONDS = 1.0
@@ -47,8 +49,16 @@ class RecordProtection:
         self.keys = KeysDirectory(settings.resolved_keys_dir)
         self.settings = settings
         self.verifier = AgencyVerifier(self.keys, list(AGENCY_SOURCES))
-        # Every topic the worker writes, and whose key reads it.
-        self._recipient_of = {settings.unit_topic(code): code for code in unit_codes}
+        # Every topic the worker writes, and whose key reads it: a unit's, an agency's or operations', each
+        # known by what `missing` calls it.
+        self._directories: dict[str, Path] = {OPERATIONS: self.keys.operations}
+        self._recipient_of: dict[str, str] = {}
+        for code in unit_codes:
+            self._recipient_of[settings.unit_topic(code)] = f"unit {code}"
+            self._directories[f"unit {code}"] = self.keys.unit(code)
+        for agency in OUTBOUND_RECIPIENTS:
+            self._recipient_of[settings.outbound_topic(agency)] = f"recipient {agency}"
+            self._directories[f"recipient {agency}"] = self.keys.recipient(agency)
         for topic in (settings.dead_letter_topic, *retry_topics):
             self._recipient_of[topic] = OPERATIONS
         self._sealers: dict[str, Sealer] = {}
@@ -58,16 +68,15 @@ class RecordProtection:
         self.operations = self.keys.opener(self.keys.operations)
 
     def _directory(self, recipient: str) -> Path:
-        return self.keys.operations if recipient == OPERATIONS else self.keys.unit(recipient)
+        return self._directories[recipient]
 
     def missing(self) -> list[str]:
-        """What is missing for the worker to run: a public key for every unit and for operations, and the
-        operations private key (retry records are sealed for it)."""
+        """What is missing for the worker to run: a public key for every unit, every outbound recipient and for
+        operations, and the operations private key (retry records are sealed for it)."""
         problems = []
-        for recipient in sorted(set(self._recipient_of.values())):
+        for recipient in dict.fromkeys(self._recipient_of.values()):  # units, agencies, then operations
             if self.keys.newest_sealing_key(self._directory(recipient)) is None:
-                who = "operations" if recipient == OPERATIONS else f"unit {recipient}"
-                problems.append(f"no public key for {who} in {self._directory(recipient)}")
+                problems.append(f"no public key for {recipient} in {self._directory(recipient)}")
         if not self.operations.keys:
             problems.append(
                 f"no operations private key in {self.keys.operations} (retry records are sealed for it)"

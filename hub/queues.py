@@ -11,6 +11,9 @@ Likewise the dead letters: the worker keeps a copy of each one it writes (sealed
 back those not purged on an empty `hub.dlq`. A purge is kept by (partition, offset), which the new topic
 reuses for other letters, so purged copies are dropped and the purge list starts again.
 
+The outbound topics (records for other agencies) likewise: when every one is empty, the published records whose
+payload the store still keeps go back, oldest first, sealed anew.
+
 And the retry ladder: the worker keeps a copy of each record it writes to a retry topic until that tier has
 taken it again (applied it, or sent it on up the ladder, which keeps a new copy), and puts the copies back, each
 on its tier and partition, when every retry topic is empty; each then waits out what is left of its delay.
@@ -31,7 +34,15 @@ from sqlalchemy.orm import Session
 
 from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from hub.messages import OutboundRecord
-from hub.store.models import DeadLetterCopy, Notification, PurgedDeadLetter, ReaderProgress, RetryCopy
+from hub.outbound import RECORD_TYPE_HEADER
+from hub.store.models import (
+    DeadLetterCopy,
+    Notification,
+    OutboxRecord,
+    PurgedDeadLetter,
+    ReaderProgress,
+    RetryCopy,
+)
 
 
 @dataclass(frozen=True)
@@ -284,3 +295,34 @@ async def restore_retries(
     places = [(partition, offset) for _, partition, offset in written]
     await asyncio.to_thread(_retries_moved, engine, copies, places)
     return len(copies)
+
+
+def _published_outbound(engine: Engine, topics: set[str]) -> list[OutboundRecord]:
+    query = (
+        select(OutboxRecord.topic, OutboxRecord.key, OutboxRecord.payload, OutboxRecord.record_type)
+        .where(OutboxRecord.published_at.is_not(None), OutboxRecord.payload.is_not(None))
+        .order_by(OutboxRecord.published_at, OutboxRecord.id)
+    )
+    with Session(engine) as session:
+        return [
+            OutboundRecord(row.topic, row.key, row.payload, [(RECORD_TYPE_HEADER, row.record_type.encode())])
+            for row in session.execute(query)
+            if row.topic in topics
+        ]
+
+
+async def restore_outbound(
+    bootstrap: str,
+    engine: Engine,
+    topics: list[str],
+    seal: Callable[[list[OutboundRecord]], list[OutboundRecord]],
+    options: Mapping[str, Any],
+) -> int:
+    """Put the published outbound records back on empty outbound topics (see the module); how many."""
+    if not await _queues_are_empty(bootstrap, topics, options):
+        return 0
+    records = await asyncio.to_thread(_published_outbound, engine, set(topics))
+    if not records:
+        return 0
+    await _republish(bootstrap, seal(records), options)
+    return len(records)

@@ -18,9 +18,22 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Engine,
+    Result,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from hub import metrics
@@ -31,8 +44,10 @@ from hub.store.models import (
     ConsoleSignOut,
     DeadLetterCopy,
     FailedSignIn,
+    LicenceRequest,
     Notification,
     OperatorAction,
+    OutboxRecord,
     ParkedEvent,
     ParkedEventKey,
     ProcessedEvent,
@@ -71,6 +86,7 @@ class RetentionSchedule:
 
     victim_data: timedelta
     notification_payloads: timedelta
+    outbound_payloads: timedelta
     processed_events: timedelta
     parked_events: timedelta
     dead_letters: timedelta
@@ -84,6 +100,8 @@ class RetentionSchedule:
         return cls(
             victim_data=timedelta(days=settings.victim_data_retention_days),
             notification_payloads=timedelta(days=settings.queue_retention_days),
+            # The outbound topics keep records as long as the agency topics (hub/topics.py).
+            outbound_payloads=timedelta(days=settings.agency_topic_retention_days),
             processed_events=timedelta(days=settings.processed_events_retention_days),
             parked_events=timedelta(days=settings.parked_events_retention_days),
             dead_letters=timedelta(days=settings.dead_letter_retention_days),
@@ -134,15 +152,25 @@ class Batch:
 Row = Any  # a result row of a step's `due` query: its key columns, then any it shows
 
 
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE run through a Session changed: the result is a CursorResult, which
+    Session.execute's return type does not say."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
 class Step:
     """One line of the schedule: what is due at `now`, and what is done to a batch of it."""
 
     name: str
-    key_columns = 1  # the first columns of a `due` row that name it
     shows_ids = True  # False: the audit and the report give counts only
 
     def __init__(self, schedule: RetentionSchedule) -> None:
         self.schedule = schedule
+
+    @property
+    def key_columns(self) -> int:
+        """How many of the first columns of a `due` row name it."""
+        return 1
 
     @property
     def rule(self) -> str:
@@ -237,8 +265,10 @@ class ParkedEvents(Step):
 
 
 class VictimData(Step):
-    """Closed cases past the period: their victims' personal fields removed, their notifications' payloads dropped
-    (they name the victim), their timers deleted (closing the case stopped them; nothing is owed on a closed case).
+    """Closed cases past the period: their victims' personal fields removed, their notifications' and outbound
+    records' payloads dropped (they name the victim, or carry the conditions asked in their words), the text of
+    their licence condition requests removed, their timers deleted (closing the case stopped them; nothing is owed
+    on a closed case).
     Only closed cases: the victims of an open case who opted out or declined are kept, since an urgent safety
     escalation still reaches their VLO."""
 
@@ -252,6 +282,11 @@ class VictimData(Step):
         holds_data = or_(
             exists().where(Victim.case_id == Case.id, _victim_still_has_data()),
             exists().where(Notification.case_id == Case.id, Notification.payload.is_not(None)),
+            exists().where(OutboxRecord.case_id == Case.id, OutboxRecord.payload.is_not(None)),
+            exists().where(
+                LicenceRequest.case_id == Case.id,
+                or_(LicenceRequest.text.is_not(None), LicenceRequest.reason.is_not(None)),
+            ),
             exists().where(Timer.case_id == Case.id),
         )
         return (
@@ -284,14 +319,30 @@ class VictimData(Step):
             .values(payload=None),
             execution_options={"synchronize_session": False},
         )
+        outbound = session.execute(
+            update(OutboxRecord)
+            .where(OutboxRecord.case_id.in_(keys), OutboxRecord.payload.is_not(None))
+            .values(payload=None),
+            execution_options={"synchronize_session": False},
+        )
+        requests = session.execute(
+            update(LicenceRequest)
+            .where(
+                LicenceRequest.case_id.in_(keys),
+                or_(LicenceRequest.text.is_not(None), LicenceRequest.reason.is_not(None)),
+            )
+            .values(text=None, reason=None),
+            execution_options={"synchronize_session": False},
+        )
         timers = session.execute(
             delete(Timer).where(Timer.case_id.in_(keys)), execution_options={"synchronize_session": False}
         )
         return Counter(
             {
-                "victims anonymised": victims.rowcount,
-                "payloads dropped": payloads.rowcount,
-                "timers deleted": timers.rowcount,
+                "victims anonymised": rowcount(victims),
+                "payloads dropped": rowcount(payloads) + rowcount(outbound),
+                "requests cleared": rowcount(requests),
+                "timers deleted": rowcount(timers),
             }
         )
 
@@ -331,7 +382,38 @@ class NotificationPayloads(Step):
             .values(payload=None),
             execution_options={"synchronize_session": False},
         )
-        return Counter({"payloads dropped": dropped.rowcount})
+        return Counter({"payloads dropped": rowcount(dropped)})
+
+
+class OutboundPayloads(Step):
+    """An outbound record's payload once its topic has dropped it too (the agency topics' retention after it was
+    published): nothing can be put back past that. The row stays, the record of what was told to whom."""
+
+    name = "outbound_payloads"
+
+    @property
+    def rule(self) -> str:
+        return f"outbound record payloads {_days(self.schedule.outbound_payloads)} after publication"
+
+    def due(self, now: datetime) -> Any:
+        # Read from ix_outbound_records_payload_kept: the payloads still kept.
+        return (
+            select(OutboxRecord.id)
+            .where(
+                OutboxRecord.payload.is_not(None),
+                OutboxRecord.published_at <= now - self.schedule.outbound_payloads,
+            )
+            .order_by(OutboxRecord.published_at, OutboxRecord.id)
+        )
+
+    def apply(self, session: Session, keys: list[Any], now: datetime) -> Counter[str]:
+        dropped = session.execute(
+            update(OutboxRecord)
+            .where(OutboxRecord.id.in_(keys), OutboxRecord.payload.is_not(None))
+            .values(payload=None),
+            execution_options={"synchronize_session": False},
+        )
+        return Counter({"payloads dropped": rowcount(dropped)})
 
 
 class Prune(Step):
@@ -366,7 +448,7 @@ class Prune(Step):
         deleted = session.execute(
             delete(self.model).where(where), execution_options={"synchronize_session": False}
         )
-        return Counter({"rows deleted": deleted.rowcount})
+        return Counter({"rows deleted": rowcount(deleted)})
 
 
 class ProcessedEvents(Prune):
@@ -530,6 +612,7 @@ class Retention:
             self.parked,
             VictimData(self.schedule),
             NotificationPayloads(self.schedule),
+            OutboundPayloads(self.schedule),
             ProcessedEvents(self.schedule),
             DeadLetterCopies(self.schedule),
             RetryCopies(self.schedule),

@@ -262,7 +262,7 @@ class Settings(BaseSettings):
         """What the PostgreSQL driver is given besides the URL: the TLS settings."""
         if not self.resolved_database_url.startswith("postgresql") or not self.database_tls:
             return {}
-        options = {"sslmode": self.database_tls}
+        options: dict[str, str] = {"sslmode": self.database_tls}
         if self.database_tls_root_cert is not None:
             options["sslrootcert"] = str(self.database_tls_root_cert)
         return options
@@ -288,11 +288,12 @@ class Settings(BaseSettings):
         def path(file: Path | None) -> str | None:
             return str(file) if file is not None else None
 
-        return create_ssl_context(
+        context: ssl.SSLContext = create_ssl_context(
             cafile=path(self.kafka_ssl_cafile),
             certfile=path(self.kafka_ssl_certfile),
             keyfile=path(self.kafka_ssl_keyfile),
         )
+        return context
 
     def kafka_client_options(self) -> dict[str, Any]:
         """The security keyword arguments of an aiokafka producer, consumer or admin client."""
@@ -352,6 +353,10 @@ class Settings(BaseSettings):
 
     def unit_topic(self, unit_code: str) -> str:
         return f"{self.topic_prefix}vlo.{unit_code}"
+
+    def outbound_topic(self, agency: str) -> str:
+        """Where the hub writes for another agency (docs/domain.md section 8): one of OUTBOUND_RECIPIENTS."""
+        return f"{self.topic_prefix}outbound.{agency}"
 
     @property
     def dead_letter_topic(self) -> str:

@@ -1,5 +1,5 @@
-"""Creates the hub's topics: every agency's events topic and urgent lane, every unit's queue, the retry ladder
-and the dead-letter topic."""
+"""Creates the hub's topics: every agency's events topic and urgent lane, every unit's queue, the topics other
+agencies read (`outbound.<agency>`), the retry ladder and the dead-letter topic."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from hub.settings import AGENCY_SOURCES, URGENT_LANE_SUFFIX, Settings
+from schemas import OUTBOUND_RECIPIENTS
 
 DAY_MS = 24 * 3600 * 1000
 # Kafka's CreateTopics error for a topic that exists: another process created it first, which is fine.
@@ -34,6 +35,7 @@ def hub_topics(settings: Settings, unit_codes: list[str]) -> list[str]:
         *(settings.inbound_topic(source) for source in AGENCY_SOURCES),
         *(settings.urgent_topic(source) for source in AGENCY_SOURCES),
         *(settings.unit_topic(code) for code in unit_codes),
+        *(settings.outbound_topic(agency) for agency in OUTBOUND_RECIPIENTS),
         settings.dead_letter_topic,
         *(settings.retry_topic(tier) for tier in range(1, len(settings.retry_delays_seconds) + 1)),
     ]
@@ -43,11 +45,12 @@ def retention_of(settings: Settings) -> Callable[[str], int | None]:
     """How long the broker keeps each hub topic's records (retention.ms), by name; None for a topic not the hub's
     (the broker's default then). The schedule behind each period: README, Retention."""
     retry_topics = {settings.retry_topic(tier) for tier in range(1, len(settings.retry_delays_seconds) + 1)}
+    # What the hub writes for agencies is kept as long as what agencies write for it.
     agency_topics = {
         topic
         for source in AGENCY_SOURCES
         for topic in (settings.inbound_topic(source), settings.urgent_topic(source))
-    }
+    } | {settings.outbound_topic(agency) for agency in OUTBOUND_RECIPIENTS}
     unit_queues = f"{settings.topic_prefix}vlo."
 
     def retention_ms(name: str) -> int | None:

@@ -222,6 +222,7 @@ FOLLOW_UPS: tuple[tuple[str, int], ...] = (
     ("VictimOptedIn", 3),
     ("VictimAddressChanged", 7),
     ("CaseAllocated", 5),
+    ("LicenceConditionsRequested", 6),
 )
 _FOLLOW_UP_TYPES = tuple(event_type for event_type, _ in FOLLOW_UPS)
 _FOLLOW_UP_CUMULATIVE = tuple(accumulate(weight for _, weight in FOLLOW_UPS))
@@ -1037,6 +1038,18 @@ class Traffic:
             reason="Wants a break from updates (simulated)",
         )
 
+    def _licence_conditions_requested(self, case: _Case, rng: random.Random) -> SimulatedEvent:
+        asked = rng.sample(_VICTIM_CONDITIONS, rng.randint(1, 2))
+        return self._vcs(
+            case,
+            "LicenceConditionsRequested",
+            requested_at=self._recent(rng),
+            conditions=[
+                {"kind": "no_contact" if code == "NCV" else "exclusion_zone", "text": text, "code": code}
+                for code, text in asked
+            ],
+        )
+
     def _victim_opted_in(self, case: _Case, rng: random.Random) -> SimulatedEvent:
         return self._vcs(case, "VictimOptedIn", opted_in_date=self._day(-rng.randint(0, 3)))
 
@@ -1088,6 +1101,7 @@ def _postcode(rng: random.Random, area: str) -> str:
 
 
 def _malformed_identifier(traffic: Traffic, fields: dict[str, Any]) -> bool:
+    breaks: Callable[[str], str]
     for name, breaks in (
         ("noms_number", lambda v: v[:5] + "0" + v[5:]),  # five digits
         ("crn", lambda v: v + "0"),  # seven digits
@@ -1130,7 +1144,8 @@ _BREAKERS: tuple[Callable[[Traffic, dict[str, Any]], bool], ...] = (
 
 def _builder(event_type: str) -> Callable[[Traffic, _Case, random.Random], SimulatedEvent]:
     snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in event_type)
-    return getattr(Traffic, snake)
+    builder: Callable[[Traffic, _Case, random.Random], SimulatedEvent] = getattr(Traffic, snake)
+    return builder
 
 
 _BUILDERS: dict[str, Callable[[Traffic, _Case, random.Random], SimulatedEvent]] = {

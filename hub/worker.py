@@ -33,6 +33,7 @@ from hub.in_place import until_it_works
 from hub.ingest import IngestedEvent
 from hub.lanes import OrdinaryLane, UrgentLane
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
+from hub.outbound import RECORD_TYPE_HEADER
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
 from hub.protection import MissingKeys, RecordProtection, Unauthenticated
@@ -43,6 +44,7 @@ from hub.queues import (
     keep_dead_letters,
     keep_retries,
     restore_dead_letters,
+    restore_outbound,
     restore_queues,
     restore_retries,
 )
@@ -50,12 +52,13 @@ from hub.reference import load_units
 from hub.retention import Retention
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
 from hub.settings import Settings
-from hub.store.models import Notification
+from hub.store.models import Notification, OutboxRecord
 from hub.store.repository import open_store
 from hub.store.watch import watched_counts
 from hub.store_gate import StoreGate
 from hub.topics import ensure_topics, hub_topics, retention_of
 from routing.timers import TimerKind
+from schemas import OUTBOUND_RECIPIENTS
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +170,8 @@ class Worker:
 
             @app.agent(queues, name="deliver_over_http")
             async def deliver_over_http(stream: faust.StreamT) -> None:
-                async for events in stream.take_events(
+                # faust's StreamT, what agents are typed to take, lacks take_events, which every Stream has.
+                async for events in stream.take_events(  # type: ignore[attr-defined]
                     settings.batch_size, within=settings.batch_wait_seconds
                 ):
                     await self.deliveries.deliver([_inbound(event.message) for event in events])
@@ -198,17 +202,17 @@ class Worker:
             except Exception as error:  # a gauge is not worth stopping for
                 log.warning("could not measure consumer lag (%s)", type(error).__name__)
 
-        @app.on_partitions_assigned.connect
+        @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types receivers narrower than it calls them
         async def _assigned(sender: Any, assigned: set[Any], **__: Any) -> None:
             # The ordinary lane reads the inbound partitions whose retries this worker was given (hub/lanes.py).
             retry_topics = {self.ladder.topic(tier) for tier in self.ladder.tiers}
             self.ordinary_lane.follow({tp.partition for tp in assigned if tp.topic in retry_topics})
 
-        @app.on_rebalance_complete.connect
+        @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # faust types receivers narrower than it calls them
         async def _consuming(sender: Any, *_: Any, **__: Any) -> None:
             self.consuming = True
 
-        @app.on_partitions_revoked.connect
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers narrower than it calls them
         async def _paused(sender: Any, *_: Any, **__: Any) -> None:
             self.consuming = False
             self.ordinary_lane.follow(())  # another worker may be given them
@@ -234,7 +238,7 @@ class Worker:
         wait = max(self.settings.batch_wait_seconds, min(self.ladder.delays[tier - 1] / 10, 1.0))
 
         async def retry_tier(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(self.settings.batch_size, within=wait):
+            async for events in stream.take_events(self.settings.batch_size, within=wait):  # type: ignore[attr-defined]
                 await self.handle_retries(tier, [_inbound(event.message) for event in events])
 
         self.app.agent(topic, name=f"retry_tier_{tier}")(retry_tier)
@@ -297,6 +301,18 @@ class Worker:
         )
         if retries:
             log.warning("the broker had lost the retry ladder: %d records put back on their tiers", retries)
+        outbound = await until_it_works(
+            "restoring the outbound topics",
+            lambda: restore_outbound(
+                self.broker,
+                self.pipeline.engine,
+                [self.settings.outbound_topic(agency) for agency in OUTBOUND_RECIPIENTS],
+                self.protection.seal,
+                self.settings.kafka_client_options(),
+            ),
+        )
+        if outbound:
+            log.warning("the broker had lost the outbound topics: %d records put back", outbound)
 
     async def handle_safely(
         self,
@@ -382,11 +398,11 @@ class Worker:
             except Unauthenticated as error:
                 rejected.append((message, error))
         valid, result = self.pipeline.ingest_all(authentic, states)
-        for message, error in rejected:
+        for message, refusal in rejected:
             source = self.settings.source_of_topic(message.topic) or "unknown"
             metrics.EVENTS.labels(source, "unknown", "dead_letter").inc()
-            log.warning("dead letter from %s@%s: %s", message.topic, message.offset, error)
-            result.dead_letters.append(self.pipeline.dead_letter_for(message, "ingest", error, states))
+            log.warning("dead letter from %s@%s: %s", message.topic, message.offset, refusal)
+            result.dead_letters.append(self.pipeline.dead_letter_for(message, "ingest", refusal, states))
         return valid, result
 
     async def _apply(
@@ -437,6 +453,7 @@ class Worker:
         records.extend(self._behind(message, states.get(token(message)), now) for message in result.behind)
         await self._send_until_it_works([*records, *result.dead_letters])
         await self._deliver(result.notifications, result.published_at)
+        await self._publish_outbound(result.outbound)
 
     async def handle_retries(self, tier: int, consumed: list[InboundMessage]) -> None:
         """Wait until each message's time has come, then apply it again (in the order consumed)."""
@@ -496,7 +513,8 @@ class Worker:
 
     def _behind(self, message: InboundMessage, state: RetryState | None, now: datetime) -> OutboundRecord:
         tier = self.book.head_tier(message.key) if message.key is not None else 1
-        self.book.wait(message.key, token(message), tier, state.first_failure_at if state else now)
+        first_failure = (state.first_failure_at if state else None) or now
+        self.book.wait(message.key, token(message), tier, first_failure)
         return self.ladder.record(message, state or RetryState(), tier, now, behind=True)
 
     def _retry(
@@ -553,6 +571,19 @@ class Worker:
         # Marked published by the next transaction, which is about to start while events flow.
         self.pipeline.published([n.notification_id for n in notifications], delivered)
 
+    async def _publish_outbound(self, records: list[OutboxRecord]) -> None:
+        """Records for other agencies, each sealed for its agency's key (hub/protection.py), marked published by the
+        next transaction as notifications are."""
+        if not records:
+            return
+        await self._send_until_it_works(
+            [
+                OutboundRecord(r.topic, r.key, r.payload, [(RECORD_TYPE_HEADER, r.record_type.encode())])
+                for r in records
+            ]
+        )
+        self.pipeline.published([], _utc_now(), [r.id for r in records])
+
     async def flush_outbox(self) -> None:
         while True:
             # What this worker put on the queues since its last transaction is marked first: the sweep must not
@@ -563,11 +594,18 @@ class Worker:
             pending = await until_it_works(
                 "reading the outbox", lambda: self.gate.run(self.pipeline.pending_outbox)
             )
+            outbound = await until_it_works(
+                "reading the outbound outbox", lambda: self.gate.run(self.pipeline.pending_outbound)
+            )
             metrics.OUTBOX_PENDING.set(len(pending))
-            if not pending:
+            if not pending and not outbound:
                 return
-            log.info("publishing %d notifications left in the outbox", len(pending))
-            await self._deliver(pending)
+            if pending:
+                log.info("publishing %d notifications left in the outbox", len(pending))
+                await self._deliver(pending)
+            if outbound:
+                log.info("publishing %d outbound records left in the outbox", len(outbound))
+                await self._publish_outbound(outbound)
 
     async def keep_to_retention(self) -> None:
         """Run the retention schedule now and then, for as long as the worker runs. Every worker runs it: each step
@@ -637,7 +675,7 @@ class Worker:
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             # faust keeps the committed offsets it manages; there is no public accessor.
-            committed = consumer._committed_offset.get(tp)
+            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
             if highwater is not None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(highwater - (committed or 0), 0)
         lag.update(self.ordinary_lane.lag())

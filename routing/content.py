@@ -26,20 +26,30 @@ class OmittedRequest:
 
 
 @dataclass(frozen=True)
+class RequestOutcome:
+    """What a decision did with one condition the victim asked for (docs/domain.md section 8.2)."""
+
+    text: str
+    outcome: str  # set, omitted, not_addressed
+    reason: str | None = None  # an omitted request's reason
+
+
+@dataclass(frozen=True)
 class NotificationContent:
     summary: str  # plain English, no location
     facts: dict[str, str] = field(default_factory=dict)
     victim_conditions: tuple[str, ...] = ()
     omitted_requests: tuple[OmittedRequest, ...] = ()
     due_by: date | None = None
+    request_outcomes: tuple[RequestOutcome, ...] = ()  # one victim's own requests only
 
 
 def long_date(day: date | datetime) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
-def _iso(value: date | datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: date | datetime) -> str:
+    return value.isoformat()
 
 
 def _facts(**values: Any) -> dict[str, str]:
@@ -189,7 +199,8 @@ def release_dates_calculated(e: Any) -> NotificationContent:
 
 def expected_release(e: Any) -> date | None:
     """The earliest date the offender is expected out: automatic release, else parole or tariff eligibility."""
-    return e.conditional_release_date or e.parole_eligibility_date or e.tariff_expiry_date
+    expected: date | None = e.conditional_release_date or e.parole_eligibility_date or e.tariff_expiry_date
+    return expected
 
 
 RELEASE_TYPE_WORDS = {

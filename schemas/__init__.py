@@ -1,8 +1,8 @@
 """The hub's Avro schemas: the contract agencies publish against and VLO queues read.
 
 Each `.avsc` file holds one named type. `common/` holds the shared named types (the envelope, identifiers,
-address, licence condition); every other folder holds the events of one source, and `vlo/` the outbound
-notification. `load_schemas` turns the files into self-contained schemas (shared types inlined where first
+address, licence condition); every other folder holds the events of one source, `vlo/` the notification units
+read, and `outbound/` the records other agencies read (docs/domain.md section 8). `load_schemas` turns the files into self-contained schemas (shared types inlined where first
 used) so that each has one canonical form and one fingerprint.
 """
 
@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 SCHEMA_DIR = Path(__file__).parent
 COMMON_FOLDER = "common"
 NOTIFICATION_FOLDER = "vlo"
+OUTBOUND_FOLDER = "outbound"
 
 # The agency codes of docs/domain.md section 2.1, in the order operators see them.
 AGENCIES = (
@@ -33,6 +34,10 @@ AGENCIES = (
     "home-office",
     "vcs",
 )
+
+# The agencies the hub writes to (docs/domain.md section 8), each on its own topic `outbound.<agency>`: the
+# decision-makers a licence condition request goes to, and the offender-facing systems told of the scheme flag.
+OUTBOUND_RECIPIENTS = ("probation", "parole-board", "prison")
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
@@ -49,11 +54,13 @@ class RecordSchema:
 
     @property
     def fullname(self) -> str:
-        return self.parsed["name"]
+        name: str = self.parsed["name"]
+        return name
 
 
 def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    definition: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))  # each file holds one object
+    return definition
 
 
 def _fullname(name: str, namespace: str | None) -> str:
@@ -108,7 +115,8 @@ def build_record_schema(
 ) -> RecordSchema:
     """Make one record schema self-contained and fingerprint it."""
     standalone = _inline(definition, shared, set(), definition.get("namespace"))
-    parsed = parse_schema(standalone, _write_hint=False)
+    # A record's definition parses to a dict (fastavro's return type also covers names and unions).
+    parsed = cast("dict[str, Any]", parse_schema(standalone, _write_hint=False))
     canonical = to_parsing_canonical_form(parsed)
     # fastavro renders the fingerprint as its little-endian bytes, which is the order single-object framing uses
     digest = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
@@ -161,7 +169,16 @@ def identifier_kinds(directory: Path = SCHEMA_DIR) -> tuple[str, ...]:
 @cache
 def event_schemas() -> Mapping[str, RecordSchema]:
     """The inbound agency events, by event type (built once: ingest asks for it for every event)."""
-    return {name: s for name, s in load_schemas().items() if s.folder != NOTIFICATION_FOLDER}
+    return {
+        name: s
+        for name, s in load_schemas().items()
+        if s.folder not in (NOTIFICATION_FOLDER, OUTBOUND_FOLDER)
+    }
+
+
+def outbound_schemas() -> Mapping[str, RecordSchema]:
+    """The records the hub writes for other agencies, by record type."""
+    return {name: s for name, s in load_schemas().items() if s.folder == OUTBOUND_FOLDER}
 
 
 def notification_schema() -> RecordSchema:

@@ -108,6 +108,10 @@ class Case(Base):
     # The latest sentence dates from the prison (conditional release, parole eligibility, ...), ISO days.
     key_dates: Mapped[dict[str, str] | None] = mapped_column(JSON)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Between ParoleReviewStarted and ParoleDecisionIssued: a licence condition request goes to the Parole Board too.
+    parole_review_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The scheme flag last published for offender-facing systems (docs/domain.md section 8.3); None: never.
+    in_scheme_published: Mapped[bool | None] = mapped_column(Boolean)
     offender: Mapped[Offender] = relationship(back_populates="cases")
     victims: Mapped[list[Victim]] = relationship(back_populates="case", order_by="Victim.id")
     allocations: Mapped[list[CaseAllocation]] = relationship(back_populates="case")
@@ -373,3 +377,66 @@ class RetryCopy(Base):
     value: Mapped[bytes | None] = mapped_column(LargeBinary)
     headers: Mapped[list[list[str]]] = mapped_column(JSON)  # [name, base64 value] pairs, in order
     written_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class LicenceRequest(Base):
+    """One condition a victim asked for (`LicenceConditionsRequested`), and what a later decision did with it
+    (docs/domain.md section 8.2): outstanding while `outcome` is None."""
+
+    __tablename__ = "licence_requests"
+    __table_args__ = (
+        # The requests still outstanding: what a decision reconciles, a few among every request ever made.
+        Index(
+            "ix_licence_requests_outstanding",
+            "case_id",
+            sqlite_where=text("outcome IS NULL"),
+            postgresql_where=text("outcome IS NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(48), unique=True)  # "<event id>:<index>"
+    kind: Mapped[str] = mapped_column(String(16))  # no_contact, exclusion_zone, other
+    # The VLO's words may name people and places. None once erased or past retention: no longer reconciled.
+    text: Mapped[str | None] = mapped_column(EncryptedText("licence_requests.text"))
+    code: Mapped[str | None] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(16))  # set, omitted, not_addressed
+    reason: Mapped[str | None] = mapped_column(EncryptedText("licence_requests.reason"))
+    decided_by_event_id: Mapped[str | None] = mapped_column(String(36))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    case: Mapped[Case] = relationship()
+
+
+class OutboxRecord(Base):
+    """A record for another agency's topic (`outbound.<agency>`), written in the transaction of the change it
+    follows from and published after it, like a notification: the outbox until it is on its topic."""
+
+    __tablename__ = "outbound_records"
+    __table_args__ = (
+        Index(
+            "ix_outbound_records_outbox",
+            "created_at",
+            sqlite_where=text("published_at IS NULL AND payload IS NOT NULL"),
+            postgresql_where=text("published_at IS NULL AND payload IS NOT NULL"),
+        ),
+        Index(
+            "ix_outbound_records_payload_kept",
+            "published_at",
+            sqlite_where=text("payload IS NOT NULL"),
+            postgresql_where=text("payload IS NOT NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    # None once the retention schedule or an erasure dropped it: nothing left to publish.
+    payload: Mapped[bytes | None] = mapped_column(EncryptedBytes("outbound_records.payload"))
+    record_type: Mapped[str] = mapped_column(String(64))
+    # What erasure and retention find the record by: its case, and the victim whose words it carries (if any).
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    person_ref: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    case: Mapped[Case | None] = relationship()

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from connectors.keys import KeysDirectory, write_data_key
 from hub.settings import Settings
@@ -16,9 +18,11 @@ from hub.store.migrate import upgrade
 from hub.store.models import (
     TIMER_RUNNING,
     Case,
+    LicenceRequest,
     Notification,
     Offender,
     OffenderIdentifier,
+    OutboxRecord,
     ParkedEvent,
     ParkedEventKey,
     ProcessedEvent,
@@ -39,7 +43,7 @@ def make_engine(
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # WAL lets the CLI read while the worker writes; foreign keys are off by default in SQLite.
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -165,6 +169,8 @@ class CaseStore:
         # it (to their offender object, which may not have an id yet), and the events applied in it.
         self._identifiers_linked: list[tuple[Offender, IdentifierKey]] = []
         self._processed: list[dict] = []
+        # Licence condition requests added in this transaction, by case (not yet written: see outstanding_requests).
+        self._requests_added: dict[Case, list[LicenceRequest]] = {}
 
     def prefetch(
         self,
@@ -191,6 +197,7 @@ class CaseStore:
             refs = [ref for ref in dict.fromkeys(case_refs) if ref not in self._cases]
             # Most events name their case both ways (an offender identifier and its reference): a case just
             # loaded with its offender need not be read again by reference (measured: 3-4 % of the pipeline).
+            case: Case | None  # also the name the set below binds
             for offender in self._owners.values():
                 for case in offender.cases if offender is not None else ():
                     self._cases.setdefault(case.case_ref, case)
@@ -376,6 +383,21 @@ class CaseStore:
         # Written by `write_pending`, not as ORM objects: the identifier cache answers for them until then (and
         # an offender's `identifiers` collection does not hold them: every key linked here is in the cache).
         return added
+
+    def identifiers_of(self, offender: Offender) -> dict[str, str]:
+        """The offender's identifiers by kind, written or linked in this transaction; the first linked of a kind
+        (an alias a merge kept comes later)."""
+        found: dict[str, str] = {}
+        if offender.id is not None:
+            with (
+                self.session.no_autoflush
+            ):  # written rows only: what is linked here is in _identifiers_linked
+                for identifier in sorted(offender.identifiers, key=lambda i: i.id):
+                    found.setdefault(identifier.kind, identifier.value)
+        for linked, (kind, value) in self._identifiers_linked:
+            if linked is offender:
+                found.setdefault(kind, value)
+        return found
 
     def new_offender(self) -> Offender:
         offender = Offender()
@@ -631,4 +653,53 @@ class CaseStore:
         for chunk in _chunks(notification_ids):
             self.session.execute(
                 update(Notification).where(Notification.notification_id.in_(chunk)).values(published_at=at)
+            )
+
+    # licence condition requests (docs/domain.md section 8.2)
+    def add_licence_requests(self, case: Case, requests: list[LicenceRequest]) -> None:
+        self.session.add_all(requests)
+        self._requests_added.setdefault(case, []).extend(requests)
+
+    def outstanding_requests(self, case: Case) -> list[LicenceRequest]:
+        """The case's requests no decision has reconciled yet (and whose text was not erased), oldest first."""
+        written: list[LicenceRequest] = []
+        if case.id is not None:
+            with self.session.no_autoflush:  # those added in this transaction are in _requests_added
+                written = list(
+                    self.session.scalars(
+                        select(LicenceRequest)
+                        .where(LicenceRequest.case_id == case.id, LicenceRequest.outcome.is_(None))
+                        .order_by(LicenceRequest.id)
+                    )
+                )
+        added = self._requests_added.get(case, [])
+        found = list(
+            dict.fromkeys([*written, *added])
+        )  # one added here and flushed since is among the rows too
+        return [r for r in found if r.outcome is None and r.text is not None]
+
+    # the outbound outbox: records for other agencies
+    def add_outbound(self, record: OutboxRecord) -> None:
+        self.session.add(record)
+
+    def unpublished_outbound(self, settled_before: datetime, limit: int = 1000) -> list[OutboxRecord]:
+        """Outbound records to put on their topics: not published, and left unconfirmed since before
+        `settled_before` (a batch still publishing its own is left alone)."""
+        return list(
+            self.session.scalars(
+                select(OutboxRecord)
+                .where(
+                    OutboxRecord.published_at.is_(None),
+                    OutboxRecord.payload.is_not(None),  # dropped by erasure or retention: nothing to send
+                    OutboxRecord.created_at <= settled_before,
+                )
+                .order_by(OutboxRecord.created_at, OutboxRecord.id)
+                .limit(limit)
+            )
+        )
+
+    def mark_outbound_published(self, record_ids: list[int], at: datetime) -> None:
+        for chunk in _chunks(record_ids):
+            self.session.execute(
+                update(OutboxRecord).where(OutboxRecord.id.in_(chunk)).values(published_at=at)
             )

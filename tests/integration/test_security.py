@@ -101,6 +101,20 @@ def test_the_raw_topics_hold_no_victim_data_and_each_unit_reads_only_its_own(hub
     publish_ok(hub, "court", sentence(case, noms))
     publish_ok(hub, "witness-care", referral(case, "WC-SC2", "Morgan Quietname", "LS6 2AB"))
     publish_ok(hub, "prison", release(noms))
+    # A request forwarded to probation carries the VLO's words, which may name places: sealed like the rest.
+    publish_ok(
+        hub,
+        "vcs",
+        {
+            "event_type": "LicenceConditionsRequested",
+            "case_ref": case,
+            "person_ref": "WC-SC2",
+            "requested_at": datetime.now(UTC).isoformat(),
+            "conditions": [
+                {"kind": "exclusion_zone", "text": "Not to enter the exclusion zone by Private Road"}
+            ],
+        },
+    )
     # A referral the hub cannot take (an unknown relationship, and not Avro at all), signed by witness care: a
     # dead letter that carries the victim's details too.
     bad = referral(case, "WC-SC3", "Morgan Quietname", "LS6 2AB")
@@ -125,9 +139,18 @@ def test_the_raw_topics_hold_no_victim_data_and_each_unit_reads_only_its_own(hub
     eventually(
         lambda: read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}hub.dlq"), lambda found: bool(found), 20
     )
+    eventually(
+        lambda: read_topic(hub.env["HUB_BROKER"], f"{hub.prefix}outbound.probation"),
+        lambda found: (
+            sum(r.headers.count(("hub.record_type", b"LicenceConditionsRequestForwarded")) for r in found)
+            >= 1
+        ),
+        20,
+    )
 
     broker = hub.env["HUB_BROKER"]
-    raw = [record for topic in ("vlo.YH", "hub.dlq") for record in read_topic(broker, f"{hub.prefix}{topic}")]
+    topics = ("vlo.YH", "hub.dlq", "outbound.probation", "outbound.prison")
+    raw = [record for topic in topics for record in read_topic(broker, f"{hub.prefix}{topic}")]
     raw += [
         record for tier in range(1, 6) for record in read_topic(broker, f"{hub.prefix}hub.retry.{tier}", 1)
     ]

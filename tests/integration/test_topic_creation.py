@@ -13,6 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.topics import DAY_MS, ensure_topics, hub_topics, retention_of
+from schemas import OUTBOUND_RECIPIENTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -72,6 +73,7 @@ def test_each_hub_topic_is_created_with_its_retention(broker: str) -> None:
         **{settings.inbound_topic(source): 28 * DAY_MS for source in AGENCY_SOURCES},
         **{settings.urgent_topic(source): 28 * DAY_MS for source in AGENCY_SOURCES},
         settings.unit_topic("YH"): 30 * DAY_MS,
+        **{settings.outbound_topic(agency): 28 * DAY_MS for agency in OUTBOUND_RECIPIENTS},
         settings.dead_letter_topic: 14 * DAY_MS,
         **{settings.retry_topic(tier): DAY_MS for tier in range(1, len(settings.retry_delays_seconds) + 1)},
     }

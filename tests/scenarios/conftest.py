@@ -17,6 +17,10 @@ The run, once per database:
    expectation of every scenario (not those marked xfail) is met, for at most POLL_SECONDS. The last round's
    reads are the result: each scenario keeps the notifications that carry its case references.
 
+What the hub writes for other agencies (`outbound.<agency>`, docs/domain.md section 8) is read the same way, with
+each agency's key (`hub outbound read`): a scenario's `expect_outbound` lists the records it must find there, each
+exactly once, matched on `agency`, `record_type` and any of the record's fields.
+
 Dates are placeholders too ($TODAY, $DAYS_AGO_30, $DAYS_AHEAD_60, $HOURS_AGO_3; ${DAYS_AGO_400}T14:30:00Z
 inside a longer string; $WORKDAYS_40_AFTER_DAYS_AGO_3 and $ANNIVERSARY_OF_DAYS_AGO_400 for deadlines computed
 here from docs/domain.md section 6), so a deadline that depends on "now" is driven by the dates in the events.
@@ -82,6 +86,7 @@ URGENT_EVENTS = {
     "PatientAbsconded",
 }
 UNITS = ["NE", "NW", "YH", "GM", "EM", "WM", "EE", "LON", "KSS", "SW", "SC", "WAL", "NATIONAL"]
+OUTBOUND_AGENCIES = ["probation", "parole-board", "prison"]
 
 # Expectation keys and the notification field each one compares.
 FIELD_OF = {
@@ -99,6 +104,7 @@ FIELD_OF = {
     "preferred_channel": "preferred_channel",
     "victim_conditions": "victim_conditions",
     "omitted_requests": "omitted_requests",
+    "request_outcomes": "request_outcomes",
     "source_event_ids": "source_event_ids",
 }
 SPECIAL_KEYS = {"facts", "summary_contains"}
@@ -146,6 +152,7 @@ class Scenario:
     forbid_text: list[str]
     xfail: str | None
     settings: dict[str, str]
+    expect_outbound: list[dict[str, Any]] = field(default_factory=list)
     case_refs: set[str] = field(default_factory=set)
     victims: dict[str, str] = field(default_factory=dict)  # person_ref -> name, from the referrals
     sensitive: set[str] = field(default_factory=set)  # values from the events that no notification may carry
@@ -175,7 +182,16 @@ def scenario_files() -> list[Path]:
 
 def read_scenario_file(path: Path) -> dict[str, Any]:
     data = _plain(yaml.safe_load(path.read_text(encoding="utf-8")))
-    unknown = set(data) - {"title", "story", "xfail", "settings", "events", "expect", "forbid_text"}
+    unknown = set(data) - {
+        "title",
+        "story",
+        "xfail",
+        "settings",
+        "events",
+        "expect",
+        "expect_outbound",
+        "forbid_text",
+    }
     if unknown:
         raise ValueError(f"{path.name}: unknown keys {sorted(unknown)}")
     return data
@@ -313,6 +329,12 @@ def resolve(path: Path, index: int, values: Values) -> Scenario:
         unknown = set(item) - set(FIELD_OF) - SPECIAL_KEYS
         if unknown:
             raise ValueError(f"{path.name}: unknown expectation keys {sorted(unknown)}")
+    expect_outbound = _substitute(data.get("expect_outbound") or [], lookup)
+    for item in expect_outbound:
+        if item.get("agency") not in OUTBOUND_AGENCIES or "record_type" not in item:
+            raise ValueError(
+                f"{path.name}: an outbound expectation needs an agency and a record_type: {item}"
+            )
     scenario = Scenario(
         name=path.stem,
         title=data.get("title", path.stem),
@@ -321,6 +343,7 @@ def resolve(path: Path, index: int, values: Values) -> Scenario:
         forbid_text=[str(t) for t in _substitute(data.get("forbid_text") or [], lookup)],
         xfail=data.get("xfail"),
         settings={str(k): str(v) for k, v in (data.get("settings") or {}).items()},
+        expect_outbound=expect_outbound,
         case_refs=case_refs,
     )
     for step in steps:
@@ -355,6 +378,18 @@ def matches(expected: dict[str, Any], notification: dict[str, Any]) -> bool:
     return True
 
 
+def matches_outbound(expected: dict[str, Any], record: dict[str, Any]) -> bool:
+    """An outbound record (with the `agency` it was read for) holds every field the expectation lists."""
+    for key, want in expected.items():
+        have = record.get(key)
+        if want == ANY:
+            if have in (None, [], {}):
+                return False
+        elif have != want:
+            return False
+    return True
+
+
 def describe(notification: dict[str, Any]) -> str:
     keys = ("unit_code", "event_type", "kind", "person_ref", "vlo_id", "action", "priority", "category")
     short = {k: notification.get(k) for k in keys}
@@ -368,14 +403,33 @@ class RunResult:
     scenarios: dict[str, Scenario]
     notifications: dict[str, list[dict[str, Any]]]  # scenario name -> its notifications
     all_notifications: list[dict[str, Any]]
+    outbound: dict[str, list[dict[str, Any]]]  # scenario name -> the outbound records of its cases
+    all_outbound: list[
+        dict[str, Any]
+    ]  # every outbound record of the run, each with the agency it was read for
     errors: dict[str, list[str]]  # scenario name -> publishing problems
     timings: dict[str, float]
     worker_log: Path
 
 
+@dataclass
+class Collected:
+    notifications: dict[str, list[dict[str, Any]]]
+    all_notifications: list[dict[str, Any]]
+    outbound: dict[str, list[dict[str, Any]]]
+    all_outbound: list[dict[str, Any]]
+
+
 def read_queues(hub: Hub, units: list[str], pool: ThreadPoolExecutor) -> dict[str, list[dict[str, Any]]]:
     """Every unit's queue, read in parallel (one `hub queue read` per unit)."""
     return dict(zip(units, pool.map(lambda unit: hub.read_queue(unit, timeout=1), units), strict=True))
+
+
+def read_outbound(hub: Hub, agency: str) -> list[dict[str, Any]]:
+    """Every record on an agency's outbound topic, opened with its key, each marked with the agency."""
+    result = hub.run("outbound", "read", "--agency", agency, "--timeout", "1")
+    assert result.returncode == 0, result.stderr
+    return [{"agency": agency, **json.loads(line)} for line in result.stdout.splitlines() if line.strip()]
 
 
 class Runner:
@@ -487,26 +541,38 @@ class Runner:
                     mine[name].append(notification)
         return mine
 
-    def _all_met(self, mine: dict[str, list[dict[str, Any]]]) -> bool:
+    def _all_met(
+        self, mine: dict[str, list[dict[str, Any]]], outbound: dict[str, list[dict[str, Any]]]
+    ) -> bool:
         for scenario in self.scenarios:
             if scenario.xfail or self.errors.get(scenario.name):
                 continue
             for expected in scenario.expect:
                 if not any(matches(expected, n) for n in mine[scenario.name]):
                     return False
+            for expected in scenario.expect_outbound:
+                if not any(matches_outbound(expected, r) for r in outbound[scenario.name]):
+                    return False
         return True
 
-    def wait_and_collect(
-        self, quiet_until: float
-    ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-        """Read every unit queue until every expectation is met (at most POLL_SECONDS after the quiet time)."""
+    def wait_and_collect(self, quiet_until: float) -> Collected:
+        """Read every unit queue and outbound topic until every expectation is met (at most POLL_SECONDS after the
+        quiet time)."""
         time.sleep(max(0.0, quiet_until - time.monotonic()))
         deadline = time.monotonic() + POLL_SECONDS
         while True:
             queues = read_queues(self.hub, UNITS, self.pool)
+            read = self.pool.map(lambda agency: read_outbound(self.hub, agency), OUTBOUND_AGENCIES)
+            topics = dict(zip(OUTBOUND_AGENCIES, read, strict=True))
             mine = self._by_scenario(queues)
-            if self._all_met(mine) or time.monotonic() > deadline:
-                return mine, [n for notifications in queues.values() for n in notifications]
+            outbound = self._by_scenario(topics)
+            if self._all_met(mine, outbound) or time.monotonic() > deadline:
+                return Collected(
+                    mine,
+                    [n for notifications in queues.values() for n in notifications],
+                    outbound,
+                    [r for records in topics.values() for r in records],
+                )
             time.sleep(1.0)
 
 
@@ -559,20 +625,24 @@ def scenario_run(
             runner = Runner(hub, scenarios, pool)
             quiet_until = runner.publish_all()
             timings["published"] = time.monotonic() - started
-            mine, everything = runner.wait_and_collect(quiet_until)
+            collected = runner.wait_and_collect(quiet_until)
             timings["collected"] = time.monotonic() - started
             for what, delays in runner.delays.items():
                 timings[f"slowest_{what}"] = max(delays, default=0.0)
         result = RunResult(
             database=database,
             scenarios={s.name: s for s in scenarios},
-            notifications=mine,
-            all_notifications=everything,
+            notifications=collected.notifications,
+            all_notifications=collected.all_notifications,
+            outbound=collected.outbound,
+            all_outbound=collected.all_outbound,
             errors=dict(runner.errors),
             timings=timings,
             worker_log=log,
         )
-        (data_dir / "notifications.json").write_text(json.dumps(mine, indent=1, ensure_ascii=False))
+        (data_dir / "notifications.json").write_text(
+            json.dumps(collected.notifications, indent=1, ensure_ascii=False)
+        )
         sys.stderr.write(f"\nscenarios on {database}: {timings}\n")
         yield result
     finally:

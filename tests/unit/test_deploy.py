@@ -36,6 +36,7 @@ from hub.lanes import ordinary_group, urgent_group
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.topics import hub_topics
+from schemas import OUTBOUND_RECIPIENTS
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy" / "prometheus"
@@ -410,14 +411,18 @@ def test_the_grants_file_names_known_principals_resources_and_operations() -> No
         assert grant.operations and grant.operations <= ACL_OPERATIONS, grant
 
 
-def test_each_agency_may_only_publish_to_its_own_two_topics() -> None:
+def test_each_agency_may_only_publish_to_its_own_two_topics_and_read_what_the_hub_writes_for_it() -> None:
     settings = Settings(topic_prefix="")
 
     for principal, source in AGENCY_PRINCIPALS.items():
         own = {settings.inbound_topic(source), settings.urgent_topic(source)}
-        assert of(principal) == {
-            ("topic", "literal", topic, frozenset({"WRITE", "DESCRIBE"})) for topic in own
-        }
+        expected = {("topic", "literal", topic, frozenset({"WRITE", "DESCRIBE"})) for topic in own}
+        if source in OUTBOUND_RECIPIENTS:
+            own.add(settings.outbound_topic(source))
+            expected.add(
+                ("topic", "literal", settings.outbound_topic(source), frozenset({"READ", "DESCRIBE"}))
+            )
+        assert of(principal) == expected
         for topic in hub_topics(settings, UNIT_CODES):
             if topic not in own:
                 assert rights(principal, "topic", topic) == set(), (principal, topic)

@@ -8,12 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.keys import KeysDirectory
-from connectors.sealing import sealed_key_id
+from connectors.sealing import KeyNotHeld, sealed_key_id
 from hub.cli import app
 from hub.messages import InboundMessage, OutboundRecord
 from hub.protection import MissingKeys, RecordProtection, embedded_keys
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
+from schemas import OUTBOUND_RECIPIENTS
 
 UNITS = ["YH", "GM"]
 
@@ -42,6 +43,24 @@ def test_each_record_is_sealed_for_the_key_that_reads_its_topic(tmp_path: Path) 
     assert dict(sealed[0].headers)["hub.sealed.key_id"].decode() == sealed_key_id(sealed[0].value)
 
 
+def test_a_record_for_another_agency_is_sealed_for_that_agency_alone(tmp_path: Path) -> None:
+    guard, keys, settings = protection(tmp_path)
+    condition = b"Not to enter the area of Headingley, Leeds"
+    (sealed,) = guard.seal(
+        [
+            OutboundRecord(
+                settings.outbound_topic("probation"), b"case", condition, [("hub.record_type", b"x")]
+            )
+        ]
+    )
+    assert sealed.value is not None and condition not in sealed.value and b"Headingley" not in sealed.value
+    assert keys.opener(keys.recipient("probation")).open(sealed.value) == condition
+    for other in (keys.recipient("prison"), keys.unit("YH"), keys.operations):
+        with pytest.raises(KeyNotHeld):
+            keys.opener(other).open(sealed.value)
+    assert dict(sealed.headers)["hub.record_type"] == b"x"
+
+
 def test_a_topic_with_no_known_reader_is_refused(tmp_path: Path) -> None:
     guard, _, settings = protection(tmp_path)
     with pytest.raises(MissingKeys, match="no recipient"):
@@ -62,12 +81,19 @@ def test_the_worker_names_every_missing_key(tmp_path: Path) -> None:
     for path in keys.unit("GM").glob("*.pub"):
         path.unlink()
     assert guard.missing() == [f"no public key for unit GM in {keys.unit('GM')}"]
+    for path in keys.recipient("parole-board").glob("*.pub"):
+        path.unlink()
+    assert guard.missing() == [
+        f"no public key for unit GM in {keys.unit('GM')}",
+        f"no public key for recipient parole-board in {keys.recipient('parole-board')}",
+    ]
 
 
 def test_a_fresh_embedded_data_directory_gets_every_partys_demo_keys_once(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "hub")
     made = embedded_keys(settings)
-    assert len(made) == len(AGENCY_SOURCES) + len(load_units(settings).units) + 3  # operations, hub, data key
+    # and the outbound recipients, operations, the hub and a data key
+    assert len(made) == len(AGENCY_SOURCES) + len(load_units(settings).units) + len(OUTBOUND_RECIPIENTS) + 3
     assert embedded_keys(settings) == []  # kept, not made again
 
 
