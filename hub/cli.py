@@ -58,8 +58,7 @@ def _broker(settings: Settings) -> str:
 @app.command()
 def worker() -> None:
     """Run a stream worker against HUB_BROKER and HUB_DATABASE_URL, until SIGINT or SIGTERM."""
-    from hub.protection import MissingKeys
-    from hub.store.encryption import DataKeysMissing
+    from hub.errors import DataKeysMissing, MissingKeys
     from hub.worker import run_worker
 
     settings = Settings()
@@ -951,8 +950,8 @@ def victims_erase(
     from connectors.avro import hub_codec
     from connectors.keys import KeysDirectory
     from connectors.registry import registry_for
-    from hub.erasure import VictimNotFound, erase_victim, record_refusal
-    from hub.store.encryption import DataKeysMissing
+    from hub.erasure import erase_victim, record_refusal
+    from hub.errors import DataKeysMissing, VictimNotFound
     from hub.store.repository import make_engine, open_store
 
     settings = Settings()

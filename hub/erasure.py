@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 from connectors.avro import AvroCodec, hub_codec
 from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from connectors.sealing import Opener, is_sealed
+from hub.errors import VictimNotFound
 from hub.notify import Cause, NotificationFactory
 from hub.outbound import OutboundFactory
 from hub.reference import load_units
@@ -63,10 +64,6 @@ ERASURE_EVENT_TYPE = "victim_data_erased"
 RECORD_ONLY = Decision(Action.RECORD_ONLY, Priority.NORMAL)
 MAX_REASON_CHARS = 500
 _PERSONAL_FIELDS = ("name", "postcode", "language", "preferred_channel", "accessibility_needs")
-
-
-class VictimNotFound(LookupError):
-    """No victim with this person reference on this case (the message names the references only)."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from connectors.avro import AvroCodec
 from hub import metrics
 from hub.catch_up import catch_up
+from hub.errors import IdentityConflict, UnknownReference, Unmatched
 from hub.ingest import IngestedEvent
 from hub.notify import Cause, NotificationFactory
 from hub.outbound import OutboundFactory, RequestedCondition, case_in_scheme
@@ -49,29 +50,6 @@ from schemas.models import AvroRecord
 log = logging.getLogger(__name__)
 
 IDENTIFIER_KINDS = identifier_kinds()
-
-
-class Unmatched(Exception):
-    """The event concerns no case the hub knows yet: park it under these identifiers."""
-
-    def __init__(self, keys: list[IdentifierKey]) -> None:
-        self.keys = keys
-        super().__init__("no case matches the event's identifiers")
-
-
-class UnknownReference(ValueError):
-    """The event refers to something the hub never produced: it can never succeed (a dead letter)."""
-
-
-class IdentityConflict(ValueError):
-    """The event's identifiers belong to different offender records. Joining them on an ordinary event's word
-    could send one offender's news to another's victims, so it waits for an operator (replay after a link)."""
-
-    def __init__(self, kinds: list[str]) -> None:
-        super().__init__(
-            f"envelope.subject: identifiers belong to different offender records ({', '.join(sorted(kinds))}); "
-            "an OffenderIdentifiersLinked or PrisonerRecordsMerged must join them before this event is replayed"
-        )
 
 
 # Only these events may say that two offender records are one person.

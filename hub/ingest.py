@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from connectors.avro import AvroCodec, UndecodableMessage
+from hub.errors import Rejected
 from hub.messages import InboundMessage
 from schemas.models import AvroRecord
 from schemas.validation import InvalidEvent, check_event, event_from_record, parse_event
@@ -25,10 +26,6 @@ class IngestedEvent:
     def event_type(self) -> str:
         event_type: str = self.event.envelope.event_type
         return event_type
-
-
-class Rejected(ValueError):
-    """A message that can never succeed for a reason other than its content's shape."""
 
 
 # Everything ingest raises for a message that can never succeed: it goes to the dead-letter topic at once.

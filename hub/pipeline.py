@@ -23,7 +23,8 @@ from connectors.avro import AvroCodec
 from connectors.registry import RegistryUnavailable
 from connectors.signatures import Unauthenticated
 from hub import metrics
-from hub.handlers import EventHandlers, IdentityConflict, UnknownReference, Unmatched
+from hub.errors import IdentityConflict, UnknownReference, Unmatched
+from hub.handlers import EventHandlers
 from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
 from hub.messages import (
     InboundMessage,

@@ -18,6 +18,7 @@ from pathlib import Path
 from connectors.keys import KeysDirectory, changed_at
 from connectors.sealing import KEY_ID_HEADER, KeyNotHeld, Sealer, UnknownSender
 from connectors.signatures import AgencyVerifier, Unauthenticated
+from hub.errors import MissingKeys
 from hub.messages import InboundMessage, OutboundRecord
 from hub.settings import AGENCY_SOURCES, Settings
 from schemas import OUTBOUND_RECIPIENTS
@@ -25,10 +26,6 @@ from schemas import OUTBOUND_RECIPIENTS
 # How often the worker looks whether a recipient's keys changed: one stat call per recipient.
 LOOK_SECONDS = 1.0
 OPERATIONS = "operations"
-
-
-class MissingKeys(RuntimeError):
-    """The worker cannot protect what it writes: it does not start."""
 
 
 def embedded_keys(settings: Settings) -> list[str]:

@@ -83,7 +83,7 @@ def retention_run(
     """Run the retention schedule now: per step, what is due (--dry-run), or what was done. Each batch is audited
     (operator_actions, actor "retention"); output names counts, case references and ids only."""
     from hub.cli import _embedded_keys, _fail, _principal
-    from hub.protection import MissingKeys
+    from hub.errors import MissingKeys
     from hub.retention import Retention
     from hub.store.repository import open_store
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from connectors.keys import KeyFileError
+from hub.errors import BrokerUnreachable
 from hub.settings import AGENCY_SOURCES, Settings
 
 if TYPE_CHECKING:
@@ -39,10 +40,6 @@ MIN_CATCH_UP_BATCH = 100
 CASES_PER_SEED = 10_000  # each seed opens its cases in its own range, so runs with fresh seeds never collide
 DEMO_RATE = 2.0
 DEMO_INVALID_SHARE = 0.01
-
-
-class BrokerUnreachable(RuntimeError):
-    """The broker could not be reached to create topics or to start publishing."""
 
 
 @dataclass

@@ -29,6 +29,7 @@ from connectors.registry import registry_for
 from connectors.sealing import SealedRecordError
 from hub import metrics
 from hub.delivery import NOTIFICATION_ID_HEADER, HttpDeliveries
+from hub.errors import MissingKeys
 from hub.in_place import until_it_works
 from hub.ingest import IngestedEvent
 from hub.lanes import OrdinaryLane, UrgentLane
@@ -36,7 +37,7 @@ from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_withou
 from hub.outbound import RECORD_TYPE_HEADER
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
 from hub.prompt_fetch import fetch_promptly
-from hub.protection import MissingKeys, RecordProtection, Unauthenticated
+from hub.protection import RecordProtection, Unauthenticated
 from hub.publication_order import in_chunks
 from hub.queues import (
     WrittenRecord,

@@ -48,8 +48,9 @@ def add(
     ] = False,
 ) -> None:
     """Create an operator (asks for the password unless --password-stdin)."""
-    from hub.console.operators import OperatorError, add_operator, check_new_operator
+    from hub.console.operators import add_operator, check_new_operator
     from hub.dead_letters import audit
+    from hub.errors import OperatorError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

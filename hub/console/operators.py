@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from hub.errors import OperatorError
 from hub.store.models import ConsoleSignOut, FailedSignIn, Operator
 
 ROLES = ("viewer", "admin")
@@ -29,10 +30,6 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 # hashlib refuses more than 32 MiB unless told; 128 * N * r bytes, with room.
 SCRYPT_MAXMEM = 256 * 1024 * 1024
 DEMO_ACCOUNTS = (("admin", "admin", "demo-admin"), ("viewer", "viewer", "demo-viewer"))
-
-
-class OperatorError(ValueError):
-    """A request about operators that cannot be done; the message is safe to show."""
 
 
 @dataclass(frozen=True)

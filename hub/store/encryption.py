@@ -25,6 +25,7 @@ from sqlalchemy import Engine, LargeBinary, TypeDecorator
 from sqlalchemy.engine import Dialect
 
 from connectors.keys import changed_at, read_data_keys
+from hub.errors import DataKeysMissing, UnreadableValue
 
 PREFIX = b"hv1"
 NONCE_BYTES = 12
@@ -32,14 +33,6 @@ KEY_BYTES = 32
 LOOK_SECONDS = 1.0  # how often the keys directory is looked at for a new data key: one stat call
 # Where an engine keeps its data keys: on its dialect, the one object every bind and result processor is given.
 _DIALECT_ATTRIBUTE = "hub_data_keys"
-
-
-class DataKeysMissing(RuntimeError):
-    """The case store was opened without data keys, and a personal field was about to be read or written."""
-
-
-class UnreadableValue(ValueError):
-    """A stored value that no data key present decrypts: its key was removed, or the value was tampered with."""
 
 
 class DataKeys:

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from connectors.keys import KeysDirectory, write_data_key
+from hub.errors import DataKeysMissing
 from hub.settings import Settings
-from hub.store.encryption import DataKeys, DataKeysMissing, attach
+from hub.store.encryption import DataKeys, attach
 from hub.store.migrate import upgrade
 from hub.store.models import (
     TIMER_RUNNING,

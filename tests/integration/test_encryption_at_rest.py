@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from connectors.keys import write_data_key
 from hub.cli import app
-from hub.store.encryption import DataKeys, DataKeysMissing, UnreadableValue, key_id_of
+from hub.errors import DataKeysMissing, UnreadableValue
+from hub.store.encryption import DataKeys, key_id_of
 from hub.store.migrate import alembic_config
 from hub.store.models import Case, Notification, Offender, ParkedEvent, Victim
 from hub.store.repository import make_engine

@@ -24,7 +24,8 @@ from connectors.keys import KeysDirectory, write_key_pair
 from connectors.publisher import event_from_json
 from connectors.sealing import Opener
 from hub.cli import app
-from hub.erasure import ERASURE_EVENT_TYPE, VictimNotFound, erase_victim
+from hub.erasure import ERASURE_EVENT_TYPE, erase_victim
+from hub.errors import VictimNotFound
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.store.models import (

@@ -10,7 +10,6 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hub.console.operators import (
-    OperatorError,
     add_operator,
     authenticate,
     ensure_demo_operators,
@@ -21,6 +20,7 @@ from hub.console.operators import (
 )
 from hub.console.sessions import SESSION_SECONDS, SessionSigner, console_secret
 from hub.console.throughput import BUCKET_SECONDS, WINDOW_SECONDS, MetricsHistory, quantile
+from hub.errors import OperatorError
 from hub.store.repository import make_engine
 
 

@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 from connectors.keys import KeysDirectory
 from connectors.sealing import KeyNotHeld, sealed_key_id
 from hub.cli import app
+from hub.errors import MissingKeys
 from hub.messages import InboundMessage, OutboundRecord
-from hub.protection import MissingKeys, RecordProtection, embedded_keys
+from hub.protection import RecordProtection, embedded_keys
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
 from schemas import OUTBOUND_RECIPIENTS
