@@ -13,16 +13,13 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
 from connectors.avro_diagnosis import locate_problem
 from schemas import RecordSchema, load_schemas
-
-if TYPE_CHECKING:
-    from connectors.registry import SchemaRegistry
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 SINGLE_OBJECT_HEADER_LENGTH = 10
@@ -38,6 +35,13 @@ class UndecodableMessage(ValueError):
     """Bytes that can never be read as one of the hub's records. The message says why, not what they held."""
 
 
+class WriterSchemas(Protocol):
+    """Where a Confluent-framed message's writer schema is found by its id: the schema registry
+    (connectors/registry.py), which depends on this module, not the other way round."""
+
+    def writer_schema(self, schema_id: int) -> RecordSchema: ...
+
+
 @dataclass(frozen=True)
 class Decoded:
     schema: RecordSchema  # the hub's reader schema
@@ -47,7 +51,7 @@ class Decoded:
     resolved: bool = False
 
 
-def hub_codec(registry: SchemaRegistry | None = None) -> AvroCodec:
+def hub_codec(registry: WriterSchemas | None = None) -> AvroCodec:
     """The codec for every schema the hub knows, reading the released older versions too.
 
     With a registry it also reads Confluent-framed messages, whatever version of a known schema wrote them.
@@ -64,7 +68,7 @@ class AvroCodec:
         self,
         reader_schemas: Iterable[RecordSchema],
         older_writers: Iterable[RecordSchema] = (),
-        registry: SchemaRegistry | None = None,
+        registry: WriterSchemas | None = None,
     ) -> None:
         self._readers = {schema.fullname: schema for schema in reader_schemas}
         self._writers = {schema.fingerprint: schema for schema in (*older_writers, *self._readers.values())}

@@ -36,7 +36,7 @@ from hub.messages import (
     operator_safe_reason,
 )
 from hub.notify import Cause, NotificationFactory
-from hub.retry import RetryState, token
+from hub.runtime.retry import RetryState, token
 from hub.settings import Settings
 from hub.store.models import Notification, OutboxRecord, ParkedEvent, Timer
 from hub.store.repository import CaseStore

@@ -18,7 +18,8 @@ from schemas import AGENCIES
 AGENCY_SOURCES = AGENCIES
 # Where `hub up` leaves the embedded broker's address for the other commands to find.
 BROKER_ADDRESS_FILE = "broker.address"
-# An agency's urgent lane is its prefixed `agency.<source>` followed by this (hub/topics.py gives it one partition).
+# An agency's urgent lane is its prefixed `agency.<source>` followed by this (hub/runtime/topics.py gives it one
+# partition).
 URGENT_LANE_SUFFIX = ".urgent"
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"]
@@ -157,7 +158,7 @@ class Settings(BaseSettings):
         "",
         description="Signs console sessions. Empty: a random secret kept in <data_dir>/console.secret.",
     )
-    # The retention schedule (hub/retention.py; README, Retention): what the case store and the broker keep.
+    # The retention schedule (hub/store/retention.py; README, Retention): what the case store and the broker keep.
     victim_data_retention_days: int = Field(
         90,
         ge=1,

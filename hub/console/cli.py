@@ -49,8 +49,8 @@ def add(
 ) -> None:
     """Create an operator (asks for the password unless --password-stdin)."""
     from hub.console.operators import add_operator, check_new_operator
-    from hub.dead_letters import audit
     from hub.errors import OperatorError
+    from hub.runtime.dead_letters import audit
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -84,7 +84,7 @@ def list_() -> None:
 def remove(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
     """Remove an operator: their sessions stop working within seconds."""
     from hub.console.operators import remove_operator
-    from hub.dead_letters import audit
+    from hub.runtime.dead_letters import audit
 
     engine = _engine()
     if not remove_operator(engine, name):

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.sealing import Opener
-from hub.dead_letters import DeadLetter
+from hub.runtime.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
 

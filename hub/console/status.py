@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from hub.console import queries
 from hub.console.dead_letter_feed import DeadLetterFeed
 from hub.console.throughput import MetricsHistory
-from hub.dead_letters import DeadLetter
+from hub.runtime.dead_letters import DeadLetter
 from hub.settings import AGENCY_SOURCES, Settings
 
 STORE_REFRESH_SECONDS = 3.0

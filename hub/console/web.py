@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -32,10 +32,13 @@ from hub.console.operators import (
 from hub.console.sessions import COOKIE, SESSION_SECONDS, Session, SessionSigner, console_secret
 from hub.console.status import ConsoleStatus, DeadLetterQuery
 from hub.console.throughput import SAMPLE_SECONDS, MetricsHistory
-from hub.dead_letters import DeadLetter, audit, purge, replay
+from hub.runtime.dead_letters import DeadLetter, audit, purge, replay
 
 if TYPE_CHECKING:
-    from hub.worker import Worker
+    from sqlalchemy import Engine
+
+    from connectors.sealing import Opener
+    from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +66,31 @@ IDS_PER_AUDIT_ROW = 100  # a replay of many is audited in rows that list every i
 
 
 class Console:
-    """The console of one worker: its data, its operators' sessions and its web pages."""
+    """The console of one worker: its data, its operators' sessions and its web pages.
 
-    def __init__(self, worker: Worker) -> None:
-        settings = worker.settings
+    It is given what it reads (the case store, the broker, the operations key that opens dead letters, and
+    whether the worker is consuming) rather than the worker itself: the worker serves the console, so the
+    console knows nothing of the worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        broker: str,
+        operations: Opener,
+        consuming: Callable[[], bool],
+    ) -> None:
         self.settings = settings
-        self.engine = worker.pipeline.engine
-        self.broker = worker.broker
+        self.engine = engine
+        self.broker = broker
         self.feed = DeadLetterFeed(
-            worker.broker,
+            broker,
             settings.dead_letter_topic,
-            worker.protection.operations,
+            operations,
             client_options=settings.kafka_client_options(),
         )
         self.history = MetricsHistory()
-        self.status = ConsoleStatus(settings, self.engine, self.feed, self.history, lambda: worker.consuming)
+        self.status = ConsoleStatus(settings, self.engine, self.feed, self.history, consuming)
         self.coverage = CoverageWatch(self.engine, settings.urgent_ack_minutes)
         self.signer = SessionSigner(console_secret(settings.console_secret, settings.data_dir))
         static = resources.files("hub.console") / "static"
@@ -165,10 +178,8 @@ def _same_origin(request: Any) -> bool:
     return origin is None or urlsplit(origin).netloc == request.host
 
 
-def add_console(worker: Worker) -> Console:
-    """Serve the console at `/` on the worker's web server, and start what feeds it with the worker."""
-    console = Console(worker)
-    app: faust.App = worker.app
+def add_console(app: faust.App, console: Console) -> Console:
+    """Serve the console at `/` on the worker's web server (`app`), and start what feeds it with the worker."""
 
     class ConsoleView(View):
         def reply(self, body: Any, status: int = 200) -> Any:

@@ -100,7 +100,7 @@ class Case(Base):
     owning_unit_code: Mapped[str] = mapped_column(String(8))  # the sentencing court's unit, until referral
     status: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
     closed_reason: Mapped[str | None] = mapped_column(String(200))
-    # When it closed: the retention schedule's clock for its victims' personal data (hub/retention.py).
+    # When it closed: the retention schedule's clock for its victims' personal data (hub/store/retention.py).
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     # An appeal made the case non-statutory while victims are in the scheme: the unit must decide.
     needs_unit_decision: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -179,7 +179,7 @@ class ParkedEvent(Base):
     topic: Mapped[str] = mapped_column(String(200))
     payload: Mapped[bytes] = mapped_column(EncryptedBytes("parked_events.payload"))
     # The record's key and headers as they came (headers: [name, base64 value] pairs): an event no case claims
-    # becomes a dead letter (hub/retention.py) whose replay must carry the agency's signature again.
+    # becomes a dead letter (hub/store/retention.py) whose replay must carry the agency's signature again.
     key: Mapped[bytes | None] = mapped_column(LargeBinary)
     headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime())  # replay order when unparked
@@ -337,7 +337,7 @@ class FailedSignIn(Base):
 
 class ReaderProgress(Base):
     """How far a unit queue's reader has read each partition, by the last notification it read there: what lets
-    the hub put a reader's progress back on a broker that lost its topics (hub/queues.py)."""
+    the hub put a reader's progress back on a broker that lost its topics (hub/runtime/queues.py)."""
 
     __tablename__ = "reader_progress"
     reader_group: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -349,7 +349,7 @@ class ReaderProgress(Base):
 
 class DeadLetterCopy(Base):
     """A dead letter as the worker wrote it to `hub.dlq` (its value sealed for the operations key), kept so a
-    broker that loses its topics can be given the dead-letter list back (hub/queues.py)."""
+    broker that loses its topics can be given the dead-letter list back (hub/runtime/queues.py)."""
 
     __tablename__ = "dead_letter_copies"
     __table_args__ = (UniqueConstraint("partition", "offset"),)
@@ -365,7 +365,7 @@ class DeadLetterCopy(Base):
 class RetryCopy(Base):
     """A record waiting in the retry ladder as the worker wrote it (its value sealed for the operations key), kept
     until the ladder has taken it again, so a broker that loses its topics can be given the ladder back
-    (hub/queues.py)."""
+    (hub/runtime/queues.py)."""
 
     __tablename__ = "retry_copies"
     __table_args__ = (UniqueConstraint("topic", "partition", "offset"),)

@@ -67,7 +67,7 @@ class Traffic(threading.Thread):
         self.published = 0
 
     def run(self) -> None:
-        from hub.traffic import Traffic as Simulation
+        from hub.tools.traffic import Traffic as Simulation
 
         async def pump() -> None:
             stream = iter(Simulation(seed=7, first_case=uuid.uuid4().int % 1_000_000))

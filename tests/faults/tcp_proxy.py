@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import threading
 
-from hub.processes import free_port
+from hub.runtime.processes import free_port
 
 CALL_TIMEOUT_SECONDS = 10
 

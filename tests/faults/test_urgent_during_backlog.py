@@ -1,8 +1,8 @@
 """An urgent event is routed while a backlog of ordinary events drains, not after it.
 
 A victim must hear that the offender escaped even while the hub is catching up after an outage. The urgent lane
-has its own consumer and goes first at the case store (hub/lanes.py, hub/store_gate.py); before that, an
-urgent event fetched beside a backlog waited seconds for it.
+has its own consumer and goes first at the case store (hub/runtime/lanes.py, hub/runtime/store_gate.py);
+otherwise an urgent event fetched beside a backlog would wait seconds for it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.processes import spawn, stop
+from hub.runtime.processes import spawn, stop
 from tests.faults.cases import publish_all, slice_events
 from tests.integration.conftest import HUB, new_hub
 from tests.integration.waiting import eventually, read_topic, wait_until_healthy

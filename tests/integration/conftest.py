@@ -23,10 +23,10 @@ from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory
 from connectors.sealing import Opener
 from connectors.signatures import RecordSigner, signer_for
-from hub.broker import EmbeddedBroker
 from hub.pipeline import Pipeline
-from hub.processes import free_port, spawn, stop
 from hub.reference import load_units
+from hub.runtime.broker import EmbeddedBroker
+from hub.runtime.processes import free_port, spawn, stop
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.repository import make_engine
 from tests.data_keys import data_keys_in

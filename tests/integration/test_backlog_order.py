@@ -3,7 +3,7 @@
 While the hub was away, the courts sentenced, witness care referred the victims, the victim contact units
 allocated VLOs, and then the prisons released the offenders, each on its own topic. Read as fetched, a whole
 topic's backlog could be applied before another's: a release before its allocation goes to the unit's triage
-instead of the victim's VLO, and a referral before its sentence is parked (hub/publication_order.py).
+instead of the victim's VLO, and a referral before its sentence is parked (hub/runtime/publication_order.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.reference import load_units
+from hub.runtime.topics import ensure_topics, hub_topics
 from hub.settings import Settings
-from hub.topics import ensure_topics, hub_topics
 from tests.faults.cases import encode, identifiers, publish_all, slice_events
 from tests.integration.conftest import new_hub, running_worker
 from tests.integration.waiting import eventually, scrape

@@ -1,4 +1,4 @@
-"""`python -m hub.bench_ab` tells two variants of the pipeline apart: the one doing more work costs more."""
+"""`python -m hub.tools.bench_ab` tells two variants of the pipeline apart: the one doing more work costs more."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import hub.pipeline
-from hub.bench_ab import compare
+from hub.tools.bench_ab import compare
 
 used: list[str] = []
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.bench import cached_store, load_cases, load_or_copy
 from hub.reference import load_units
 from hub.settings import Settings
 from hub.store.models import Case, ProcessedEvent, Timer, Victim
 from hub.store.repository import CaseStore, make_engine
 from hub.store.watch import watched_counts
-from hub.traffic import Traffic
+from hub.tools.bench.store import cached_store, load_cases, load_or_copy
+from hub.tools.traffic import Traffic
 from tests.data_keys import data_keys_in
 
 CASES = 40

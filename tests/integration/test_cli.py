@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors.keys import KeysDirectory
 from connectors.publisher import AgencyPublisher
 from connectors.signatures import signers_for
-from hub.processes import free_port
+from hub.runtime.processes import free_port
 from tests.integration.conftest import HUB, ROOT, Hub
 from tests.integration.test_walking_skeleton import sentence
 from tests.integration.waiting import eventually, read_topic
@@ -292,7 +292,7 @@ def hub_up(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_hub_up_keeps_its_queues_and_each_readers_progress_across_a_restart(tmp_path: Path) -> None:
-    from hub.demo import demo_scenario
+    from hub.tools.demo import demo_scenario
 
     env = {**os.environ, "HUB_DATA_DIR": str(tmp_path / "hub"), "HUB_WEB_PORT": str(free_port())}
     env.pop("HUB_BROKER", None)

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from connectors.avro import hub_codec
 from connectors.publisher import event_from_json
-from hub.cli import app
+from hub.cli.main import app
 from hub.console.coverage import CoverageGauges, console_view
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from connectors.publisher import AgencyPublisher
-from hub.processes import spawn, stop
+from hub.runtime.processes import spawn, stop
 from hub.store.models import OperatorAction
 from tests.integration.conftest import HUB, Hub
 from tests.integration.test_walking_skeleton import publish_ok, referral, release, releases, sentence

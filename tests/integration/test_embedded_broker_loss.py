@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.messages import OutboundRecord
-from hub.queues import WrittenRecord, forget_retries, keep_retries, restore_retries
+from hub.runtime.queues import WrittenRecord, forget_retries, keep_retries, restore_retries
+from hub.runtime.topics import ensure_topics
 from hub.store.models import RetryCopy
 from hub.store.repository import make_engine
-from hub.topics import ensure_topics
 from tests.integration.waiting import read_topic
 
 
@@ -71,7 +71,7 @@ def test_a_lost_retry_tier_is_put_back_on_its_partitions_and_forgotten_once_take
 def test_unapplied_counts_agency_events_neither_lane_has_committed(broker: str) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from hub.lanes import ordinary_group, unapplied
+    from hub.runtime.lanes import ordinary_group, unapplied
     from hub.settings import AGENCY_SOURCES, Settings
 
     settings = Settings(

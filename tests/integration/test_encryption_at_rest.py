@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from connectors.keys import write_data_key
-from hub.cli import app
+from hub.cli.main import app
 from hub.errors import DataKeysMissing, UnreadableValue
 from hub.store.encryption import DataKeys, key_id_of
 from hub.store.migrate import alembic_config

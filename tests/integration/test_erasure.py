@@ -2,7 +2,7 @@
 one record_only notification, a second request changes nothing, and every request is in the audit table.
 
 The worker's pipeline on a real database (SQLite and PostgreSQL), no broker: a case is built by applying agency
-events, then the victim is erased with `hub.erasure.erase_victim` and through `hub victims erase`.
+events, then the victim is erased with `hub.store.erasure.erase_victim` and through `hub victims erase`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory, write_key_pair
 from connectors.publisher import event_from_json
 from connectors.sealing import Opener
-from hub.cli import app
-from hub.erasure import ERASURE_EVENT_TYPE, erase_victim
+from hub.cli.main import app
 from hub.errors import VictimNotFound
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
+from hub.store.erasure import ERASURE_EVENT_TYPE, erase_victim
 from hub.store.models import (
     DeadLetterCopy,
     Notification,

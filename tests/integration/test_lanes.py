@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hub.lanes import OrdinaryLane, ordinary_group
 from hub.messages import InboundMessage
+from hub.runtime.lanes import OrdinaryLane, ordinary_group
+from hub.runtime.topics import ensure_topics
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.topics import ensure_topics
 
 WAIT_SECONDS = 30
 

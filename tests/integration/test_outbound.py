@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from connectors.avro import hub_codec
 from connectors.publisher import event_from_json
-from hub.erasure import erase_victim
 from hub.messages import InboundMessage
 from hub.pipeline import BatchResult, Pipeline
-from hub.retention import Retention
+from hub.store.erasure import erase_victim
 from hub.store.models import LicenceRequest, OutboxRecord
+from hub.store.retention import Retention
 from schemas import event_schemas
 from schemas.models import NotificationModel
 

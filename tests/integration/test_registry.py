@@ -15,7 +15,7 @@ from connectors.keys import KeysDirectory
 from connectors.publisher import AgencyPublisher, event_from_json
 from connectors.registry import SchemaRegistry, value_subject
 from connectors.signatures import signer_for
-from hub.topics import ensure_topics
+from hub.runtime.topics import ensure_topics
 from schemas import event_schemas
 from tests.integration.conftest import with_keys
 from tests.integration.waiting import read_topic

@@ -1,6 +1,6 @@
-"""The retention schedule (hub/retention.py) on a real database, SQLite and PostgreSQL, with a clock moved by hand:
-what is past its period leaves the store (or its personal data does), what is not stays, a dry run changes
-nothing, and every batch is audited. The last test runs `hub retention run` against the real broker."""
+"""The retention schedule (hub/store/retention.py) on a real database, SQLite and PostgreSQL, with a clock moved
+by hand: what is past its period leaves the store (or its personal data does), what is not stays, a dry run
+changes nothing, and every batch is audited. The last test runs `hub retention run` against the real broker."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from connectors.signatures import KEY_ID_HEADER, SIGNATURE_HEADER
 from hub.messages import InboundMessage, OutboundRecord
 from hub.pipeline import Pipeline
 from hub.reference import load_units
-from hub.retention import Retention
 from hub.settings import Settings
 from hub.store.encryption import DataKeys
 from hub.store.models import (
@@ -40,6 +39,7 @@ from hub.store.models import (
     Victim,
 )
 from hub.store.repository import make_engine
+from hub.store.retention import Retention
 from schemas import event_schemas
 from tests.data_keys import data_keys_in
 from tests.integration.conftest import Hub

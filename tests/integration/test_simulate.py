@@ -15,11 +15,11 @@ from connectors.avro import SINGLE_OBJECT_MARKER, hub_codec
 from connectors.publisher import event_from_json
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
-from hub.processes import free_port
 from hub.reference import load_units
+from hub.runtime.processes import free_port
 from hub.settings import Settings
 from hub.store.repository import make_engine
-from hub.traffic import Traffic
+from hub.tools.traffic import Traffic
 from schemas import AGENCIES, event_schemas
 from schemas.validation import InvalidEvent
 from tests.data_keys import data_keys_in

@@ -1,5 +1,5 @@
 """The hub's topics as the broker creates them: one partition for each urgent lane, the configured number for
-the rest, and each with its retention (hub/topics.py)."""
+the rest, and each with its retention (hub/runtime/topics.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from hub.runtime.topics import DAY_MS, ensure_topics, hub_topics, retention_of
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.topics import DAY_MS, ensure_topics, hub_topics, retention_of
 from schemas import OUTBOUND_RECIPIENTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -1,5 +1,5 @@
 """Two workers of one hub share the agency topics: each reads the inbound partitions whose retries faust's group
-gave it (hub/lanes.py), so together they read every partition once, and every event is routed once."""
+gave it (hub/runtime/lanes.py), so together they read every partition once, and every event is routed once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.processes import free_port
+from hub.runtime.processes import free_port
 from hub.settings import Settings
 from tests.integration.conftest import Hub, _postgres_database, new_hub, running_worker
 from tests.integration.test_walking_skeleton import publish_ok, referral, release, releases, sentence

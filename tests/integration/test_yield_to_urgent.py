@@ -19,14 +19,15 @@ from sqlalchemy.orm import Session
 from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory
 from connectors.signatures import signers_for
-from hub.bench import load_cases, prepare, realistic_mix
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.models import ProcessedEvent
 from hub.store.repository import make_engine
-from hub.traffic import Traffic
+from hub.tools.bench.events import prepare, realistic_mix
+from hub.tools.bench.store import load_cases
+from hub.tools.traffic import Traffic
 from tests.data_keys import data_keys_in
 from tests.integration.conftest import with_keys
 

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.sealing import Opener, is_sealed
-from hub.processes import became_healthy
+from hub.runtime.processes import became_healthy
 
 T = TypeVar("T")
 

@@ -48,7 +48,7 @@ import holidays
 import pytest
 import yaml
 
-from hub.processes import free_port, spawn, stop
+from hub.runtime.processes import free_port, spawn, stop
 from tests.integration.conftest import (  # noqa: F401  (broker: the session-scoped broker)
     Hub,
     _postgres_database,

@@ -12,19 +12,12 @@ import pytest
 
 from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory
-from hub.bench import (
-    Arrival,
-    Arrivals,
-    Publisher,
-    case_rows,
-    last_line,
-    notification_latencies,
-    percentile,
-    summarise,
-)
 from hub.reference import load_units
 from hub.settings import Settings
-from hub.traffic import Traffic, case_identifiers
+from hub.tools.bench.measuring import Arrival, Arrivals, Publisher, notification_latencies
+from hub.tools.bench.report import last_line, percentile, summarise
+from hub.tools.bench.store import case_rows
+from hub.tools.traffic import Traffic, case_identifiers
 from schemas import notification_schema
 
 LAST_LINE = re.compile(r"throughput_eps=(\d+) bare_eps=(\d+) ratio=(\d+\.\d\d) p99_ms=(\d+) rss_mb=(\d+)")

@@ -179,7 +179,7 @@ def test_hub_operators_adds_lists_and_removes_accounts_and_audits_it(tmp_path: P
     from sqlalchemy.orm import Session
     from typer.testing import CliRunner
 
-    from hub.cli import app
+    from hub.cli.main import app
     from hub.store.models import OperatorAction
 
     url = f"sqlite:///{tmp_path / 'hub.db'}"

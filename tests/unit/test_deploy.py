@@ -32,10 +32,10 @@ from prometheus_client import REGISTRY
 
 import hub.metrics  # noqa: F401  (registers the hub's metrics)
 from connectors.queue_reader import reader_group
-from hub.lanes import ordinary_group, urgent_group
 from hub.reference import load_units
+from hub.runtime.lanes import ordinary_group, urgent_group
+from hub.runtime.topics import hub_topics
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.topics import hub_topics
 from schemas import OUTBOUND_RECIPIENTS
 
 REPO = Path(__file__).resolve().parents[2]

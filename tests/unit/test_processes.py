@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.processes import CONFIGURATION_ERROR, RestartPolicy
+from hub.runtime.processes import CONFIGURATION_ERROR, RestartPolicy
 
 
 def test_a_crash_is_restarted_after_a_delay_that_doubles_while_crashes_come_close_together() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 import pytest
 
-from hub.prompt_fetch import fetch_promptly
+from hub.runtime.prompt_fetch import fetch_promptly
 from hub.settings import Settings
 
 

@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from connectors.keys import KeysDirectory
 from connectors.sealing import KeyNotHeld, sealed_key_id
-from hub.cli import app
+from hub.cli.main import app
 from hub.errors import MissingKeys
 from hub.messages import InboundMessage, OutboundRecord
-from hub.protection import RecordProtection, embedded_keys
 from hub.reference import load_units
+from hub.runtime.protection import RecordProtection, embedded_keys
 from hub.settings import AGENCY_SOURCES, Settings
 from schemas import OUTBOUND_RECIPIENTS
 

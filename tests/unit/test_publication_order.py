@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
-from hub.publication_order import PublicationOrder, in_chunks
+from hub.runtime.publication_order import PublicationOrder, in_chunks
 
 COURT = TopicPartition("agency.court.events", 0)
 VCS = TopicPartition("agency.vcs.events", 0)

@@ -1,5 +1,5 @@
 """The retention settings: periods that depend on each other are refused when they do not hold, and what the
-topics are created with follows them (hub/settings.py, hub/topics.py)."""
+topics are created with follows them (hub/settings.py, hub/runtime/topics.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from hub.retention import RetentionSchedule, StepReport
+from hub.runtime.topics import DAY_MS, retention_of
 from hub.settings import Settings
-from hub.topics import DAY_MS, retention_of
+from hub.store.retention import RetentionSchedule, StepReport
 
 
 def test_ids_of_applied_events_outlast_the_agency_topics() -> None:

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from hub.messages import InboundMessage
-from hub.retry import RetryBook, RetryLadder, RetryState, token
+from hub.runtime.retry import RetryBook, RetryLadder, RetryState, token
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LADDER = RetryLadder(lambda tier: f"x.hub.retry.{tier}", (2.0, 10.0, 60.0))

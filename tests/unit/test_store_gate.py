@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from hub.store_gate import StoreGate
+from hub.runtime.store_gate import StoreGate
 
 
 def run(coroutine):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hub.runtime.topics import hub_topics
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.topics import hub_topics
 from routing.catalogue import CATALOGUE
 
 SETTINGS = Settings(broker="unused:9092", topic_prefix="p.")

@@ -10,7 +10,7 @@ from itertools import islice
 import pytest
 
 from connectors.publisher import event_from_json
-from hub.traffic import CaseIdentifiers, SimulatedEvent, Traffic, case_identifiers
+from hub.tools.traffic import CaseIdentifiers, SimulatedEvent, Traffic, case_identifiers
 from routing.catalogue import rule_for
 from schemas import AGENCIES
 from schemas.validation import IDENTIFIER_FORMATS, InvalidEvent

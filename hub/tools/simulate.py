@@ -1,6 +1,6 @@
 """`hub simulate`: realistic agency traffic at a steady rate, with a progress display and a summary.
 
-Events come from `hub.traffic.Traffic` and go out through the agency publisher (the same validation,
+Events come from `hub.tools.traffic.Traffic` and go out through the agency publisher (the same validation,
 encoding, keys and schema-registry framing as `hub publish`), a batch per topic each tick, paced so that the
 running total follows the requested rate. Invalid events (`--invalid-share`) are encoded without the
 publisher's rules so that they reach the hub and are dead-lettered there, as an agency's broken event would.
@@ -29,7 +29,7 @@ from hub.settings import AGENCY_SOURCES, Settings
 
 if TYPE_CHECKING:
     from connectors.publisher import AgencyPublisher
-    from hub.traffic import SimulatedEvent, Traffic
+    from hub.tools.traffic import SimulatedEvent, Traffic
 
 CONNECT_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -100,8 +100,8 @@ async def send_traffic(
     from connectors.keys import KeysDirectory
     from connectors.publisher import AgencyPublisher
     from connectors.signatures import signers_for
-    from hub.protection import embedded_keys
-    from hub.topics import ensure_topics, retention_of
+    from hub.runtime.protection import embedded_keys
+    from hub.runtime.topics import ensure_topics, retention_of
 
     topics = [
         topic
@@ -291,7 +291,7 @@ def simulate_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hub.traffic import CASE_NUMBERS, Traffic
+    from hub.tools.traffic import CASE_NUMBERS, Traffic
 
     # aiokafka logs every failed connection; the command reports them itself, once, in plain words.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -372,7 +372,7 @@ class BackgroundTraffic:
         invalid_share: float = DEMO_INVALID_SHARE,
         seed: int | None = None,
     ) -> None:
-        from hub.traffic import Traffic
+        from hub.tools.traffic import Traffic
 
         self.address = address
         self.settings = settings

@@ -2,8 +2,8 @@
 
 A worker has several kinds of store work: the main lane's batches, the urgent lane's, the retry tiers', the
 deadline timer and the outbox sweep. Run side by side they only fight over the GIL and the database's write
-lock (SQLite has a single writer, and a waiting writer sleeps in steps), which made every batch about three
-times slower than alone and left urgent events waiting seconds behind a backlog. Through this gate they take
+lock (SQLite has a single writer, and a waiting writer sleeps in steps), which makes every batch several times
+slower than alone and leaves urgent events waiting seconds behind a backlog. Through this gate they take
 turns, and a waiting urgent batch goes before every waiting ordinary one. An ordinary chunk that is being applied
 asks `urgent_waiting` between events and, when an urgent batch waits, commits what it has applied and hands the
 rest back (`Pipeline.apply`'s `should_yield`, also asked between the queries that look up the next events), so
@@ -38,12 +38,12 @@ class StoreGate:
         """Run blocking `work(*args)` in a thread when its turn comes; urgent work in the event loop's own thread
         if `urgent_in_loop`.
 
-        Urgent work is a small batch, a few ms of the store. Handed to a thread, it first waited for the GIL, held
-        in 5 ms slices by the event loop's own work (the ordinary lane sending what its last chunk decided,
-        decoding fetches), then shared it with that work: measured during a 60,000-event drain (2026-11-24), the
-        hop alone took 1 ms at the median and 13 ms at p90. But while work in the loop's thread waits on the
-        database, nothing else in the process runs (health, heartbeats), so the worker asks for it only for an
-        embedded SQLite store, which has no network to wait on."""
+        Urgent work is a small batch, a few ms of the store. Handed to a thread during a drain, it first waits for
+        the GIL, held in 5 ms slices by the event loop's own work (the ordinary lane sending what its last chunk
+        decided, decoding fetches), then shares it with that work, so the hop alone can take longer than the work.
+        But while work in the loop's thread waits on the database, nothing else in the process runs (health,
+        heartbeats), so the worker asks for it only for an embedded SQLite store, which has no network to wait
+        on."""
         await self._take_turn(URGENT if urgent else ORDINARY)
         try:
             if urgent and self.urgent_in_loop:

@@ -1,11 +1,11 @@
-"""The stream worker: a faust app, with the agency lanes (hub/lanes.py) and its agents feeding batches of messages to
-the pipeline.
+"""The stream worker: a faust app, with the agency lanes (hub/runtime/lanes.py) and its agents feeding batches
+of messages to the pipeline.
 
 A batch is acknowledged once it is handled (a lane commits its offsets; faust acknowledges once the agent's loop
 body has run, even if it raised), so handling never raises: every
 message ends as notifications on a unit queue, a parked event, a record in the retry ladder, or a dead letter
 before its batch is acknowledged. Transient failures (database, schema registry) leave the main path for the
-retry topics (hub/retry.py), so one bad moment does not stall every other event; duplicates that a retry or a
+retry topics (hub/runtime/retry.py), so one bad moment does not stall every other event; duplicates that a retry or a
 redelivery causes are absorbed by event-id de-duplication and notification ids.
 """
 
@@ -28,18 +28,20 @@ from connectors.avro import hub_codec
 from connectors.registry import registry_for
 from connectors.sealing import SealedRecordError
 from hub import metrics
+from hub.console.web import Console, add_console
 from hub.delivery import NOTIFICATION_ID_HEADER, HttpDeliveries
 from hub.errors import MissingKeys
-from hub.in_place import until_it_works
 from hub.ingest import IngestedEvent
-from hub.lanes import OrdinaryLane, UrgentLane
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
 from hub.outbound import RECORD_TYPE_HEADER
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
-from hub.prompt_fetch import fetch_promptly
-from hub.protection import RecordProtection, Unauthenticated
-from hub.publication_order import in_chunks
-from hub.queues import (
+from hub.reference import load_units
+from hub.runtime.in_place import until_it_works
+from hub.runtime.lanes import OrdinaryLane, UrgentLane
+from hub.runtime.prompt_fetch import fetch_promptly
+from hub.runtime.protection import RecordProtection, Unauthenticated
+from hub.runtime.publication_order import in_chunks
+from hub.runtime.queues import (
     WrittenRecord,
     forget_retries,
     keep_dead_letters,
@@ -49,15 +51,14 @@ from hub.queues import (
     restore_queues,
     restore_retries,
 )
-from hub.reference import load_units
-from hub.retention import Retention
-from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
+from hub.runtime.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
+from hub.runtime.store_gate import StoreGate
+from hub.runtime.topics import ensure_topics, hub_topics, retention_of
 from hub.settings import Settings
 from hub.store.models import Notification, OutboxRecord
 from hub.store.repository import open_store
+from hub.store.retention import Retention
 from hub.store.watch import watched_counts
-from hub.store_gate import StoreGate
-from hub.topics import ensure_topics, hub_topics, retention_of
 from routing.timers import TimerKind
 from schemas import OUTBOUND_RECIPIENTS
 
@@ -65,15 +66,15 @@ log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 2.0
 # Ordinary batches are applied this many events at a time, one transaction each unless urgent work makes one step
-# aside sooner (hub/store_gate.py). Smaller chunks cost more per event (measured: 50 about +20 %, 100 about +10 %
-# against 500).
+# aside sooner (hub/runtime/store_gate.py). Smaller chunks cost more per event (each transaction has a fixed cost);
+# larger ones make urgent work wait longer at the gate.
 APPLY_CHUNK = 100
 # The pending-timers gauge: a count over every running timer, about a million in a store of a million cases
 # (hub/store/watch.py); overdue timers and unanswered urgent notifications are still counted every timer check.
 PENDING_COUNT_SECONDS = 60.0
-# The retention schedule (hub/retention.py) runs first this long after start, once the worker has caught up with
-# what waited for it, then every HUB_RETENTION_EVERY_HOURS; a run that failed (the database away) is tried again
-# after RETENTION_RETRY_SECONDS rather than a whole period later.
+# The retention schedule (hub/store/retention.py) runs first this long after start, once the worker has caught up
+# with what waited for it, then every HUB_RETENTION_EVERY_HOURS; a run that failed (the database away) is tried
+# again after RETENTION_RETRY_SECONDS rather than a whole period later.
 RETENTION_FIRST_RUN_SECONDS = 300.0
 RETENTION_RETRY_SECONDS = 600.0
 
@@ -154,7 +155,7 @@ class Worker:
         app = self.app
         settings = self.settings
 
-        # The agency lanes read with consumers of their own (hub/lanes.py); faust runs the rest.
+        # The agency lanes read with consumers of their own (hub/runtime/lanes.py); faust runs the rest.
         @app.task
         async def route_agency_events() -> None:
             await self.ordinary_lane.run()
@@ -205,7 +206,8 @@ class Worker:
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types receivers narrower than it calls them
         async def _assigned(sender: Any, assigned: set[Any], **__: Any) -> None:
-            # The ordinary lane reads the inbound partitions whose retries this worker was given (hub/lanes.py).
+            # The ordinary lane reads the inbound partitions whose retries this worker was given
+            # (hub/runtime/lanes.py).
             retry_topics = {self.ladder.topic(tier) for tier in self.ladder.tiers}
             self.ordinary_lane.follow({tp.partition for tp in assigned if tp.topic in retry_topics})
 
@@ -227,15 +229,23 @@ class Worker:
         async def prometheus(web: Any, request: Any) -> Any:
             return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-        from hub.console.web import add_console  # the operations console at / (hub/console/)
-
-        add_console(self)
+        # the operations console at / (hub/console/)
+        add_console(
+            self.app,
+            Console(
+                self.settings,
+                self.pipeline.engine,
+                self.broker,
+                self.protection.operations,
+                lambda: self.consuming,
+            ),
+        )
 
     def _retry_agent(self, tier: int) -> None:
         topic = self.app.topic(self.ladder.topic(tier), key_serializer="raw", value_serializer="raw")
-        # take_events wakes every `within` seconds, message or not: with the ordinary lane's 20 ms, five idle tiers
-        # woke 250 times a second (12 % of an idle worker's Python time). A retried message waits its tier's delay
-        # anyway, so a tenth of that, at most a second, is not noticed.
+        # take_events wakes every `within` seconds, message or not: with the ordinary lane's short batch wait, the
+        # idle tiers would wake hundreds of times a second, a large part of an idle worker's Python time. A retried
+        # message waits its tier's delay anyway, so a tenth of that, at most a second, is not noticed.
         wait = max(self.settings.batch_wait_seconds, min(self.ladder.delays[tier - 1] / 10, 1.0))
 
         async def retry_tier(stream: faust.StreamT) -> None:
@@ -246,7 +256,7 @@ class Worker:
 
     async def prepare(self) -> None:
         """Create every topic the hub uses before consuming, and, with HUB_RESTORE_LOST_QUEUES, put back the unit
-        queues and dead letters on a broker that lost them (hub/queues.py)."""
+        queues and dead letters on a broker that lost them (hub/runtime/queues.py)."""
         names = hub_topics(self.settings, [unit.code for unit in self.units.units])
         await until_it_works(
             "creating topics",
@@ -573,8 +583,8 @@ class Worker:
         self.pipeline.published([n.notification_id for n in notifications], delivered)
 
     async def _publish_outbound(self, records: list[OutboxRecord]) -> None:
-        """Records for other agencies, each sealed for its agency's key (hub/protection.py), marked published by the
-        next transaction as notifications are."""
+        """Records for other agencies, each sealed for its agency's key (hub/runtime/protection.py), marked
+        published by the next transaction as notifications are."""
         if not records:
             return
         await self._send_until_it_works(
@@ -653,8 +663,8 @@ class Worker:
                 return watched_counts(session, self.pipeline.clock(), with_pending=with_pending)
 
         # Not through the store gate: a count only reads (a WAL reader never waits for the writer, and SQLite
-        # counts without the GIL), and counting a million running timers takes 0.7 s, which urgent work waiting
-        # at the gate would have waited too (measured 2026-11-23 on a store of a million cases).
+        # counts without the GIL), and counting the running timers of a large store takes most of a second, which
+        # urgent work waiting at the gate would wait too.
         counts = await until_it_works("counting deadlines", lambda: asyncio.to_thread(count))
         for kind in TimerKind:
             metrics.TIMERS_OVERDUE.labels(timer=kind.value).set(counts.timers_overdue.get(kind.value, 0))
@@ -719,8 +729,8 @@ class Worker:
     async def _keep_copies(
         self, what: str, keep: Callable[[Engine, list[WrittenRecord]], None], written: list[WrittenRecord]
     ) -> None:
-        """A copy in the case store, for a broker that loses its topics (hub/queues.py). The records are on their
-        topics already, so a failure here (the database away: often why they are there) is only logged."""
+        """A copy in the case store, for a broker that loses its topics (hub/runtime/queues.py). The records are on
+        their topics already, so a failure here (the database away: often why they are there) is only logged."""
         try:
             await asyncio.to_thread(keep, self.pipeline.engine, written)
         except Exception as error:
@@ -732,16 +742,15 @@ def settle_garbage_collector() -> None:
 
     By default it runs a young collection every 700 allocations and, now and then, walks every object the
     process holds (SQLAlchemy's, pydantic's and faust's machinery included); a batch builds thousands of ORM
-    objects, so that was about a quarter of the pipeline's time (measured 2026-11-23, 2,000 cases: 1.3-1.6 ms
-    per event before, 1.0-1.15 after). What exists once the worker is set up lives as long as the process, so
-    it is frozen out of the walks, and young collections wait for 50,000 allocations; the older generations
-    still follow every 10, so cyclic garbage is freed within seconds under load.
+    objects, so those walks would be a large part of the pipeline's time. What exists once the worker is set up
+    lives as long as the process, so it is frozen out of the walks, and young collections wait for 50,000
+    allocations; the older generations still follow every 10, so cyclic garbage is freed within seconds under
+    load.
 
     The worker also collects after applying each chunk (`Worker._apply_and_collect`), when the chunk's objects
-    have just become garbage: about 6,000 of them per 100 events, still in the CPU's cache. A young collection
-    at 50,000 allocations instead came in the middle of a chunk every nine chunks or so, held the GIL about 55
-    ms, and walked older garbage from memory. Measured 2026-11-24, pipeline alone, 20,000 events: collecting
-    took 1.6 s of CPU that way, and 0.43-0.50 s with a collection after each chunk."""
+    have just become garbage and are still in the CPU's cache. Left to the threshold, a young collection would
+    come in the middle of a chunk now and then, hold the GIL for tens of milliseconds, and walk older garbage
+    from memory: collecting after each chunk costs a fraction of the CPU."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 10, 10)

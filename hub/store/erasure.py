@@ -35,7 +35,6 @@ from hub.errors import VictimNotFound
 from hub.notify import Cause, NotificationFactory
 from hub.outbound import OutboundFactory
 from hub.reference import load_units
-from hub.retention import rowcount
 from hub.settings import Settings
 from hub.store.models import (
     TIMER_RUNNING,
@@ -52,6 +51,7 @@ from hub.store.models import (
     Timer,
     Victim,
 )
+from hub.store.retention import rowcount
 from routing.catalogue import Category
 from routing.content import NotificationContent
 from routing.decisions import Action, Decision, Kind, Priority

@@ -4,18 +4,16 @@ Both lanes read with an aiokafka consumer of their own, hand each fetched batch 
 offsets once the batch is handled, so an event is handled at least once; the pipeline's event-id
 de-duplication absorbs a second time.
 
-- **The ordinary lane** (`agency.<source>.events`) used to be a faust agent. faust hands every record through
-  its consumer thread, its conductor and a stream buffer, and tracks an acknowledgement for each: measured with
-  `hub bench` (2026-11-24, alternately), reading the lane directly took the worker from 1,191-1,343 to
-  1,379-1,533 events/s, its CPU per event from 676-756 to 585-665 us, and the urgent p99 during a
-  100,000-event drain from 152-305 to 59-73 ms (faust's consumer thread competed for the GIL). It reads the partitions whose numbers
-  faust's consumer group gave this worker for the retry ladder (faust assigns the same partition numbers of its
-  topics to one worker). Retry records go to the partition their event came from and the order book that keeps
-  a key's events in order across retries is per worker, so the worker that reads an inbound partition must be
-  the one that reads its retries.
-- **The urgent lane** (`agency.<source>.urgent`) has a consumer group of its own. faust's stream waited when a
-  stream's buffer was full, so while the main lane drained a backlog, urgent events fetched beside it waited for
-  the backlog too (measured: 10 s at the start of an 8,000-event drain).
+- **The ordinary lane** (`agency.<source>.events`) reads its topics directly, not through a faust agent: faust
+  hands every record through its consumer thread, its conductor and a stream buffer, and tracks an
+  acknowledgement for each, which costs the worker CPU on every event, and its consumer thread competes for the
+  GIL with urgent work while a backlog drains. It reads the partitions whose numbers faust's consumer group gave
+  this worker for the retry ladder (faust assigns the same partition numbers of its topics to one worker).
+  Retry records go to the partition their event came from and the order book that keeps a key's events in order
+  across retries is per worker, so the worker that reads an inbound partition must be the one that reads its
+  retries.
+- **The urgent lane** (`agency.<source>.urgent`) has a consumer group of its own. A faust stream waits when a
+  stream's buffer is full, so urgent events fetched beside a draining backlog would wait for the backlog too.
 """
 
 from __future__ import annotations
@@ -28,9 +26,9 @@ from functools import partial
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from hub.in_place import until_it_works
 from hub.messages import InboundMessage
-from hub.publication_order import PublicationOrder
+from hub.runtime.in_place import until_it_works
+from hub.runtime.publication_order import PublicationOrder
 from hub.settings import AGENCY_SOURCES, Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +39,8 @@ URGENT_FETCH_WAIT_MS = 10
 # How long one wait for records lasts before the ordinary lane looks at faust's assignment again.
 POLL_TIMEOUT_MS = 1000
 # Longest the ordinary lane waits for a partition that may hold an earlier record before it hands over what it
-# holds, in publication order, anyway (hub/publication_order.py). A fetch is answered within the fetch wait (50 ms).
+# holds, in publication order, anyway (hub/runtime/publication_order.py); several fetch waits (HUB_FETCH_WAIT_MS),
+# since a fetch is answered within one.
 ORDER_WAIT_SECONDS = 0.5
 
 Handle = Callable[[list[InboundMessage]], Awaitable[None]]
@@ -52,7 +51,8 @@ def urgent_group(app_id: str) -> str:
 
 
 def ordinary_group(app_id: str) -> str:
-    """Where the ordinary lane keeps its offsets. Before 2026-11-24 faust kept them, in the group `app_id`."""
+    """Where the ordinary lane keeps its offsets: a group of its own, apart from faust's (`app_id`), which keeps
+    the retry tiers' offsets."""
     return f"{app_id}-ordinary"
 
 
@@ -225,7 +225,7 @@ class OrdinaryLane(Lane):
 
     async def _next_batch(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
         """The records to hand over next, in publication order across the lane's partitions
-        (hub/publication_order.py)."""
+        (hub/runtime/publication_order.py)."""
         order = self.order
         due = order.seconds_until_due()
         # While records wait for another partition's fetch, look again after each fetch: a fetch that brings no

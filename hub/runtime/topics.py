@@ -17,11 +17,10 @@ DAY_MS = 24 * 3600 * 1000
 # Kafka's CreateTopics error for a topic that exists: another process created it first, which is fine.
 TOPIC_ALREADY_EXISTS = 36
 
-# The urgent lanes carry a few events an hour, and their consumer asks for them every 10 ms (hub/lanes.py):
+# The urgent lanes carry a few events an hour, and their consumer asks for them often (hub/runtime/lanes.py):
 # each of their partitions is one more entry in every such fetch, which the worker encodes and decodes in Python
-# and the broker answers. One partition each keeps an urgent lane's order total and cut an idle worker's CPU
-# (measured 2026-11-23 on Tansu, 4 partitions elsewhere: worker 21.5 -> 16.8 %, broker 31.6 -> 21.4 % of a
-# core). A deployment whose urgent lanes already exist keeps them as they are.
+# and the broker answers. One partition each keeps an urgent lane's order total and spares an idle worker and
+# the broker that work. A deployment whose urgent lanes already exist keeps them as they are.
 URGENT_LANE_PARTITIONS = 1
 
 

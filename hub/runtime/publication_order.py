@@ -4,8 +4,8 @@ Agencies publish to topics of their own, so a court's sentence and the referral 
 different partitions. Read as they come, the fetch decides the order: Tansu answers a fetch with all that the
 request's first partitions hold (up to 5 MB, whatever the per-partition limit), and aiokafka shuffles the
 partitions of every request, so a drain could apply one topic's backlog before another's. Every referral or
-allocation applied before its sentence is parked and applied again once the sentence comes: `hub bench`
-(2026-12-06) parked 1,698 of its 20,000 events, and earlier sessions measured such runs a third slower.
+allocation applied before its sentence is parked and applied again once the sentence comes: in a drain that
+is a large share of the events, each applied twice, and the run is much slower.
 
 So the lane holds what it fetched, partition by partition, and hands a record over only when no partition can
 still hold an earlier one: each other partition either holds a record published no earlier, or was seen to have

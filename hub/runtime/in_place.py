@@ -1,5 +1,5 @@
 """Housekeeping retried in place until it works: firing timers, the outbox, writing to the broker, starting a
-consumer. Not for events: those go up the retry ladder (hub/retry.py), so one that keeps failing cannot hold
+consumer. Not for events: those go up the retry ladder (hub/runtime/retry.py), so one that keeps failing cannot hold
 back the others."""
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """faust asks the broker to hold each fetch up to 1.5 s for data to arrive (hard-coded in its Kafka driver).
 
 Apache Kafka answers such a fetch as soon as one byte is there; Tansu, the embedded broker, holds it for most
-of the wait (measured: a single event took 730 ms at the median to reach a consumer of 100 partitions with
-faust's wait, 25 ms with a 100 ms wait). So the hub sets the wait itself (`fetch_wait_ms`).
+of the wait, so with faust's wait a single event reaches a consumer of many partitions most of a second late.
+So the hub sets the wait itself (`fetch_wait_ms`).
 
 The wait is a trade: every fetch is a request the worker encodes and decodes in Python and the broker answers,
-over every partition of the lane. Measured on Tansu, 36 partitions (2026-11-23): at 10 ms an idle worker spent
-30 % of a core and the broker 57 %, and under load the worker 1 ms of CPU more per event than at 50 ms; at 50 ms
-an event waits about 20 ms (p50; p99 45 ms at 900 events/s) instead of 11 ms. Apache Kafka answers at once
-whatever the wait. The agency lanes have consumers of their own (hub/lanes.py): the ordinary lane
+over every partition of the lane. On Tansu a short wait keeps an idle worker and the broker busy and costs the
+worker CPU on every event under load; a long one adds to every event's latency. Apache Kafka answers at once
+whatever the wait. The agency lanes have consumers of their own (hub/runtime/lanes.py): the ordinary lane
 uses the same wait, the urgent lane a shorter one.
 """
 

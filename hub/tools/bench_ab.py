@@ -1,12 +1,12 @@
 """Compare two variants of the pipeline in one process, where a few per cent can be told from noise.
 
-End-to-end runs of `hub bench` on this shared machine vary by 10-30 % between like runs, which hides most
-single changes to the pipeline. Here the pipeline alone (no broker) applies the same realistic chunks to two
-copies of one loaded case store, one per variant, alternating which goes first, and counts only the CPU time of
-the thread applying them. Identical variants come out within about 2 % of each other (2026-11-24).
+End-to-end runs of `hub bench` on a shared machine vary between like runs by more than most single changes to
+the pipeline. Here the pipeline alone (no broker) applies the same realistic chunks to two copies of one loaded
+case store, one per variant, alternating which goes first, and counts only the CPU time of the thread applying
+them, so identical variants come out close together.
 
-Each timed chunk starts from a fresh cycle collection. Without it, a store paid for the other's garbage when it
-went second, and identical variants measured 19 % apart. So the figures leave out collection costs: measure
+Each timed chunk starts from a fresh cycle collection: otherwise the variant that goes second pays for the
+other's garbage, and identical variants come out far apart. So the figures leave out collection costs: measure
 those end to end.
 
 A variant module defines `use(variant)`, called with "A" or "B" before each chunk, which switches whatever is
@@ -17,7 +17,7 @@ compared (a module constant, a method):
     def use(variant: str) -> None:
         hub.pipeline.PREFETCH_STEP = 50 if variant == "A" else 100
 
-    PYTHONPATH=/tmp .venv/bin/python -m hub.bench_ab step --store-cache ~/.cache/hub-bench
+    PYTHONPATH=/tmp .venv/bin/python -m hub.tools.bench_ab step --store-cache ~/.cache/hub-bench
 """
 
 from __future__ import annotations
@@ -36,14 +36,17 @@ import typer
 from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory
 from connectors.signatures import signers_for
-from hub.bench import BENCH_PREFIX, cached_store, load_or_copy, prepare, realistic_mix, say, share_data_keys
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
+from hub.runtime.worker import settle_garbage_collector
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.repository import make_engine
-from hub.traffic import Traffic
-from hub.worker import settle_garbage_collector
+from hub.tools.bench.events import prepare, realistic_mix
+from hub.tools.bench.options import BENCH_PREFIX
+from hub.tools.bench.progress import say
+from hub.tools.bench.store import cached_store, load_or_copy, share_data_keys
+from hub.tools.traffic import Traffic
 
 VARIANTS = ("A", "B")
 # Where loaded stores are kept between runs (`hub bench --store-cache`): loading 10,000 cases takes a while.
@@ -77,7 +80,7 @@ def compare(
         for name in VARIANTS:
             (Path(scratch) / name).mkdir()
             pipelines[name] = _pipeline(Path(scratch) / name, traffic, cases, seed, store_cache)
-        # The pipeline alone: signatures are checked before it (hub/protection.py), so any signer will do.
+        # The pipeline alone: signatures are checked before it (hub/runtime/protection.py), so any signer will do.
         keys = KeysDirectory(Path(scratch) / "keys")
         keys.create_missing(list(AGENCY_SOURCES), [])
         signers = signers_for(keys, list(AGENCY_SOURCES))

@@ -100,14 +100,14 @@ class RetentionSchedule:
         return cls(
             victim_data=timedelta(days=settings.victim_data_retention_days),
             notification_payloads=timedelta(days=settings.queue_retention_days),
-            # The outbound topics keep records as long as the agency topics (hub/topics.py).
+            # The outbound topics keep records as long as the agency topics (hub/runtime/topics.py).
             outbound_payloads=timedelta(days=settings.agency_topic_retention_days),
             processed_events=timedelta(days=settings.processed_events_retention_days),
             parked_events=timedelta(days=settings.parked_events_retention_days),
             dead_letters=timedelta(days=settings.dead_letter_retention_days),
             retry_records=timedelta(hours=settings.retry_topic_retention_hours),
             # A reader's progress points at a notification on its queue: once the queue has dropped that, the
-            # progress can no longer be put back (hub/queues.py).
+            # progress can no longer be put back (hub/runtime/queues.py).
             reader_progress=timedelta(days=settings.queue_retention_days),
             audit=timedelta(days=settings.audit_retention_days),
             batch=settings.retention_batch,
@@ -484,8 +484,8 @@ class DeadLetterCopies(Prune):
 
 
 class RetryCopies(Prune):
-    """The store's copy of a record in the retry ladder is removed when its tier takes it (hub/queues.py); one
-    left behind (the worker stopped between the two) is no use once the retry topic would have dropped it."""
+    """The store's copy of a record in the retry ladder is removed when its tier takes it (hub/runtime/queues.py);
+    one left behind (the worker stopped between the two) is no use once the retry topic would have dropped it."""
 
     name = "retry_copies"
     model = RetryCopy

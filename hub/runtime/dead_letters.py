@@ -2,7 +2,7 @@
 
 The dead-letter topic is the record of what failed; the case store keeps the audit of what operators did with
 it and which dead letters were purged (Kafka cannot delete single records, so a purge hides them). Each value
-on the topic is sealed for the operations key (hub/protection.py): reading one opens it, so what an operator
+on the topic is sealed for the operations key (hub/runtime/protection.py): reading one opens it, so what an operator
 shows or replays is the original, byte for byte.
 """
 
