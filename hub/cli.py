@@ -798,7 +798,7 @@ def dlq_show(
     from connectors.avro import hub_codec
     from connectors.registry import registry_for
     from hub.dead_letters import audit
-    from hub.redaction import redacted_view
+    from hub.pipeline.redaction import redacted_view
 
     settings = Settings()
     letters, engine = _dead_letters(settings, [dead_letter_id])

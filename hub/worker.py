@@ -28,14 +28,14 @@ from connectors.avro import hub_codec
 from connectors.registry import registry_for
 from connectors.sealing import SealedRecordError
 from hub import metrics
-from hub.delivery import NOTIFICATION_ID_HEADER, HttpDeliveries
 from hub.errors import MissingKeys
 from hub.in_place import until_it_works
-from hub.ingest import IngestedEvent
 from hub.lanes import OrdinaryLane, UrgentLane
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
-from hub.outbound import RECORD_TYPE_HEADER
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
+from hub.pipeline.delivery import NOTIFICATION_ID_HEADER, HttpDeliveries
+from hub.pipeline.ingest import IngestedEvent
+from hub.pipeline.outbound import RECORD_TYPE_HEADER
 from hub.prompt_fetch import fetch_promptly
 from hub.protection import RecordProtection, Unauthenticated
 from hub.publication_order import in_chunks
@@ -53,7 +53,7 @@ from hub.reference import load_units
 from hub.retention import Retention
 from hub.retry import RetryBook, RetryLadder, RetryMessage, RetryState, token
 from hub.settings import Settings
-from hub.store.models import Notification, OutboxRecord
+from hub.store.records import Notification, OutboxRecord
 from hub.store.repository import open_store
 from hub.store.watch import watched_counts
 from hub.store_gate import StoreGate
@@ -583,7 +583,7 @@ class Worker:
                 for r in records
             ]
         )
-        self.pipeline.published([], _utc_now(), [r.id for r in records])
+        self.pipeline.published([], _utc_now(), [r.id for r in records if r.id is not None])
 
     async def flush_outbox(self) -> None:
         while True:

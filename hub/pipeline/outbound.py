@@ -18,7 +18,7 @@ from typing import Any
 
 from connectors.avro import AvroCodec
 from hub.settings import Settings
-from hub.store.models import Case, OutboxRecord, Victim
+from hub.store.records import Case, OutboxRecord, Victim
 from routing.units import UnitDirectory
 from schemas import outbound_schemas
 
