@@ -4,7 +4,7 @@ Two paths through the same Avro payloads:
 
 - validated: fastavro decodes, pydantic builds and validates the model (`parse_event`), then `check_event`
   walks it. It is the full validation `hub publish` keeps for agencies' JSON.
-- hot path: fastavro decodes, then `event_from_record` (what `hub.ingest` runs) builds the model without
+- hot path: fastavro decodes, then `event_from_record` (what `hub.pipeline.ingest` runs) builds the model without
   validating again and checks the rules compiled for the event type.
 
 Columns are CPU microseconds per event: decode, rules (model construction included) and total (decode and

@@ -28,7 +28,7 @@ from schemas.models import NotificationModel, model_for_schema
 
 Decoder = Callable[[bytes | None], dict[str, Any] | None]
 
-# The header naming each notification on a unit queue (hub/delivery.py writes it; not a `hub.` header, so a
+# The header naming each notification on a unit queue (hub/pipeline/delivery.py writes it; not a `hub.` header, so a
 # dead-letter replay keeps it).
 NOTIFICATION_ID_HEADER = "notification_id"
 READER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -34,6 +34,9 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < _SATURDAY and day not in _bank_holidays(day.year)
 
 
+# Every event that starts or moves a deadline asks this, mostly about the same few days: a day at a time, the
+# walk was a noticeable part of the pipeline's cost. A datetime is a different key, so it still raises below.
+@lru_cache(maxsize=4096)
 def working_days_after(start: date, n: int) -> date:
     """The date of working day ``n`` counting ``start`` as day 0 (``start`` need not be working)."""
     _require_date(start)

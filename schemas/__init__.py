@@ -3,7 +3,8 @@
 Each `.avsc` file holds one named type. `common/` holds the shared named types (the envelope, identifiers,
 address, licence condition); every other folder holds the events of one source, `vlo/` the notification units
 read, and `outbound/` the records other agencies read (docs/domain.md section 8). `load_schemas` turns the files into self-contained schemas (shared types inlined where first
-used) so that each has one canonical form and one fingerprint.
+used) so that each has one canonical form and one fingerprint. `AvroRecord` is the base of every model of
+a record (`schemas/events.py`, generated from the files, and `schemas/models.py`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+from pydantic import BaseModel, ConfigDict
 
 SCHEMA_DIR = Path(__file__).parent
 COMMON_FOLDER = "common"
@@ -40,6 +42,20 @@ AGENCIES = (
 OUTBOUND_RECIPIENTS = ("probation", "parole-board", "prison")
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+
+
+class AvroRecord(BaseModel):
+    """Base of every model of an Avro record: unknown fields are errors, not silently dropped.
+
+    Here rather than in `schemas.models`, which serves the generated classes: `schemas.events` subclasses it
+    without importing `schemas.models`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    if TYPE_CHECKING:
+        # Code that takes any record (`event: AvroRecord`) reads fields no type checker can know: reading one is
+        # Any. Code that names a generated class (`event: SentenceImposed`) gets the field's declared type.
+        def __getattr__(self, name: str) -> Any: ...
 
 
 @dataclass(frozen=True)

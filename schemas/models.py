@@ -1,9 +1,16 @@
-"""Pydantic models generated from the Avro schemas, so the two can never drift.
+"""The hub's pydantic models of its Avro records.
 
-`event_model("PrisonerReleased")` is the model of that event; `NotificationModel` is the outbound
-notification. Every model accepts what fastavro reads and what an agency writes in JSON, and
-`model_dump()` gives back what fastavro writes. Rules that Avro cannot express live in `validation.py`.
-`assemble` makes a model of values already of its types (what fastavro reads) without validating them again.
+The classes of the events and of the notification are generated from the `.avsc` files into `schemas/events.py`
+(`python -m schemas.generate`), where code can name them: `event_model("PrisonerReleased")` is
+`events.PrisonerReleased`, `NotificationModel` is `events.VictimNotification`. Importing this module fails if
+`schemas/events.py` was generated from other definitions than the current files, so stale classes never meet
+records of a changed schema. `model_for_schema` builds a model at run time, by the rules the generator writes
+(tests/unit/test_generated_events.py holds the two alike), for any other record schema: the outbound records,
+a schema in a test.
+
+Every model accepts what fastavro reads and what an agency writes in JSON, and `model_dump()` gives back what
+fastavro writes. Rules that Avro cannot express live in `validation.py`. `assemble` makes a model of values
+already of its types (what fastavro reads) without validating them again.
 """
 
 from __future__ import annotations
@@ -11,24 +18,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import date
-from functools import cache
 from types import GenericAlias
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, Field, create_model
 
-from schemas import RecordSchema, event_schemas, notification_schema
+from schemas import AvroRecord as AvroRecord  # the hub imports it from here
+from schemas import RecordSchema
+from schemas.events import EVENTS, RECORDS, SCHEMA_DIGESTS, VictimNotification
+from schemas.generate import COMMAND, stale_schemas
 
-
-class AvroRecord(BaseModel):
-    """Base of every generated model: unknown fields are errors, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    if TYPE_CHECKING:
-        # The fields are made at run time from the .avsc files (`_Builder`), so a type checker cannot know them:
-        # reading one is Any, and code that knows the schema says the type where it takes the value.
-        def __getattr__(self, name: str) -> Any: ...
+if _stale := stale_schemas(SCHEMA_DIGESTS):
+    raise RuntimeError(
+        f"schemas/events.py is out of date for {', '.join(_stale)}: run `{COMMAND}` (docs/contributing.md, "
+        "adding an event type)"
+    )
 
 
 def _logical(schema: dict[str, Any]) -> Any:
@@ -55,7 +59,8 @@ _PRIMITIVE_TYPES: dict[str, Any] = {
 
 
 class _Builder:
-    """Walks one self-contained schema, remembering named types as Avro does."""
+    """Walks one self-contained schema, remembering named types as Avro does. `schemas/generate.py` writes the
+    same types and defaults as source code: a change here needs the same change there."""
 
     def __init__(self) -> None:
         self.named: dict[str, Any] = {}
@@ -108,30 +113,22 @@ class _Builder:
 
 
 def model_for_schema(schema: RecordSchema) -> type[AvroRecord]:
+    """A model of any record schema, built at run time (the events' and the notification's are generated)."""
     return _Builder().record(schema.definition)
 
 
 def event_model(event_type: str) -> type[AvroRecord]:
-    """The model of one agency event; KeyError for an event type the hub does not know."""
-    # Read from event_models' cache every time, so the event's class is always the one its records' classes
-    # were built with.
-    return event_models(event_type)[event_schemas()[event_type].definition["name"]]
+    """The generated class of one agency event; KeyError for an event type the hub does not know."""
+    return EVENTS[event_type]
 
 
-@cache
 def event_models(event_type: str) -> Mapping[str, type[AvroRecord]]:
-    """The models of one agency event and of every record in it, by the record's full name; the classes that
+    """The classes of one agency event and of every record in it, by the record's full name: the classes that
     `event_model(event_type)` holds in its fields."""
-    builder = _Builder()
-    builder.record(event_schemas()[event_type].definition)
-    return {
-        name: model
-        for name, model in builder.named.items()
-        if isinstance(model, type) and issubclass(model, AvroRecord)
-    }
+    return RECORDS[event_type]
 
 
-NotificationModel: type[AvroRecord] = model_for_schema(notification_schema())
+NotificationModel = VictimNotification
 
 
 def can_assemble(model: type[AvroRecord]) -> bool:

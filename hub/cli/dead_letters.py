@@ -129,7 +129,7 @@ def dlq_show(
     """One dead letter: its headers and a redacted view of its payload."""
     from connectors.avro import hub_codec
     from connectors.registry import registry_for
-    from hub.redaction import redacted_view
+    from hub.pipeline.redaction import redacted_view
     from hub.runtime.dead_letters import audit
 
     settings = Settings()

@@ -24,7 +24,7 @@ an event reached case C when some event notification of C names it; then every c
 one of their own when either
 - V was referred before the event was applied to C: V has some notification on C (any kind: the first-contact
   task made at referral, an earlier event, ...) made before the event's first notification on C; or
-- V was caught up (hub/catch_up.py): the event went to C as a case-level notification (nobody referred yet),
+- V was caught up (hub/pipeline/catch_up.py): the event went to C as a case-level notification (nobody referred yet),
   not withdrawn, and V's referral, which offered V first contact (a task with event type `VictimReferred`), was
   published before the event.
 Two set-based queries find them (four make the whole report), whatever the size of the period. An event all of
@@ -240,7 +240,7 @@ class Gap:
     case_ref: str
     unit: str  # the unit of the victims left without it
     victims: int
-    expected: str  # referred_before: the victim was there when it was applied; caught_up: see hub/catch_up.py
+    expected: str  # referred_before: the victim was there when it was applied; caught_up: see hub/pipeline/catch_up.py
 
 
 @dataclass

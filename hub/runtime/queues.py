@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from hub.messages import OutboundRecord
-from hub.outbound import RECORD_TYPE_HEADER
+from hub.pipeline.outbound import RECORD_TYPE_HEADER
 from hub.store.models import (
     DeadLetterCopy,
     Notification,

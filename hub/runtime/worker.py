@@ -29,12 +29,12 @@ from connectors.registry import registry_for
 from connectors.sealing import SealedRecordError
 from hub import metrics
 from hub.console.web import Console, add_console
-from hub.delivery import NOTIFICATION_ID_HEADER, HttpDeliveries
 from hub.errors import MissingKeys
-from hub.ingest import IngestedEvent
 from hub.messages import InboundMessage, OutboundRecord, dead_letter, log_without_values
-from hub.outbound import RECORD_TYPE_HEADER
 from hub.pipeline import BatchResult, Pipeline, TransientFailure
+from hub.pipeline.delivery import NOTIFICATION_ID_HEADER, HttpDeliveries
+from hub.pipeline.ingest import IngestedEvent
+from hub.pipeline.outbound import RECORD_TYPE_HEADER
 from hub.reference import load_units
 from hub.runtime.in_place import until_it_works
 from hub.runtime.lanes import OrdinaryLane, UrgentLane
@@ -55,7 +55,7 @@ from hub.runtime.retry import RetryBook, RetryLadder, RetryMessage, RetryState, 
 from hub.runtime.store_gate import StoreGate
 from hub.runtime.topics import ensure_topics, hub_topics, retention_of
 from hub.settings import Settings
-from hub.store.models import Notification, OutboxRecord
+from hub.store.records import Notification, OutboxRecord
 from hub.store.repository import open_store
 from hub.store.retention import Retention
 from hub.store.watch import watched_counts
@@ -593,7 +593,7 @@ class Worker:
                 for r in records
             ]
         )
-        self.pipeline.published([], _utc_now(), [r.id for r in records])
+        self.pipeline.published([], _utc_now(), [r.id for r in records if r.id is not None])
 
     async def flush_outbox(self) -> None:
         while True:

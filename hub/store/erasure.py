@@ -6,14 +6,14 @@ yet on their queue (withdrawn, so nothing holding the data is sent afterwards); 
 requests and the stored body of each request forwarded for them (one not yet sent is not sent); events waiting for
 them in the park; dead letters that name them (hidden from every list and replay, their stored copy deleted). An
 erased victim is out of the scheme: when that leaves the case with nobody in it, the scheme flag's change is
-written for offender-facing systems in the same transaction (hub/outbound.py). What stays: the victim
+written for offender-facing systems in the same transaction (hub/pipeline/outbound.py). What stays: the victim
 row's references and the choices routing and the statistics read (person_ref, unit, relationship, categories,
 opt-out), and every notification row without its body, so the coverage figures and the audit still add up.
 person_ref is the unit's own pseudonymous reference: it is kept so the unit can match what it holds and a second
 request finds the victim already erased.
 
 A new referral published after the erasure brings the victim back (they rejoined); one published before it, or any
-other event, does not bring the data back (hub/handlers.py).
+other event, does not bring the data back (hub/pipeline/handlers.py).
 """
 
 from __future__ import annotations
@@ -25,17 +25,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, or_, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from connectors.avro import AvroCodec, hub_codec
 from connectors.queue_reader import NOTIFICATION_ID_HEADER
 from connectors.sealing import Opener, is_sealed
 from hub.errors import VictimNotFound
-from hub.notify import Cause, NotificationFactory
-from hub.outbound import OutboundFactory
+from hub.pipeline.notify import Cause, NotificationFactory
+from hub.pipeline.outbound import OutboundFactory
 from hub.reference import load_units
 from hub.settings import Settings
+from hub.store import records
 from hub.store.models import (
     TIMER_RUNNING,
     Case,
@@ -52,6 +53,7 @@ from hub.store.models import (
     Victim,
 )
 from hub.store.retention import rowcount
+from hub.store.write import notification_row, outbound_row
 from routing.catalogue import Category
 from routing.content import NotificationContent
 from routing.decisions import Action, Decision, Kind, Priority
@@ -374,7 +376,7 @@ def _tell_the_unit(
     settings: Settings,
     codec: AvroCodec,
     withdrawn_events: tuple[str, ...],
-) -> Notification:
+) -> records.Notification:
     """The record_only notification to the victim's unit, built from the erased victim (so with no personal data);
     the worker's outbox sweep puts it on the unit's queue."""
     summary = (
@@ -390,10 +392,16 @@ def _tell_the_unit(
         )
         facts["withdrawn"] = "; ".join(withdrawn_events)
     cause = Cause(Kind.EVENT, f"erasure:{now.isoformat()}", ERASURE_EVENT_TYPE)
+    # The factory reads of an ORM case and victim what it reads of the pipeline's records (the same attributes).
     notification = NotificationFactory(settings, codec, now).build(
-        cause, case, victim, RECORD_ONLY, NotificationContent(summary, facts), Category.RECORD_ONLY.value
+        cause,
+        case,  # type: ignore[arg-type]
+        victim,  # type: ignore[arg-type]
+        RECORD_ONLY,
+        NotificationContent(summary, facts),
+        Category.RECORD_ONLY.value,
     )
-    session.add(notification)
+    session.execute(insert(Notification), [notification_row(notification)])
     return notification
 
 
@@ -410,8 +418,9 @@ def _scheme_flag(
     ):
         identifiers.setdefault(kind, value)
     factory = OutboundFactory(settings, codec, load_units(settings), now)
-    rows = factory.scheme_flag(case, identifiers, f"erasure:{now.isoformat()}")
-    session.add_all(rows)
+    rows = factory.scheme_flag(case, identifiers, f"erasure:{now.isoformat()}")  # type: ignore[arg-type]
+    if rows:
+        session.execute(insert(OutboxRecord), [outbound_row(row) for row in rows])
     return case.in_scheme_published if rows else None
 
 

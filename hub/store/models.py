@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -274,7 +275,7 @@ class Notification(Base):
     person_ref: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # When the agency published the event behind it: a victim referred after the event was applied, but
-    # published before it, is caught up (hub/catch_up.py).
+    # published before it, is caught up (hub/pipeline/catch_up.py).
     event_published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # A release is held until then, so a correction can withdraw it before any VLO acts on it.
     release_after: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -440,3 +441,22 @@ class OutboxRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     case: Mapped[Case | None] = relationship()
+
+
+def _table(model: type[Base]) -> Table:
+    return model.__table__  # type: ignore[return-value]
+
+
+# The tables as Core sees them: what the pipeline's load and write steps (hub/store/load.py, write.py) use.
+OFFENDERS = _table(Offender)
+IDENTIFIERS = _table(OffenderIdentifier)
+CASES = _table(Case)
+VICTIMS = _table(Victim)
+ALLOCATIONS = _table(CaseAllocation)
+TIMERS = _table(Timer)
+NOTIFICATIONS = _table(Notification)
+OUTBOUND = _table(OutboxRecord)
+REQUESTS = _table(LicenceRequest)
+PARKED = _table(ParkedEvent)
+PARKED_KEYS = _table(ParkedEventKey)
+PROCESSED = _table(ProcessedEvent)

@@ -13,9 +13,9 @@ A variant module defines `use(variant)`, called with "A" or "B" before each chun
 compared (a module constant, a method):
 
     # /tmp/step.py
-    import hub.pipeline
+    import hub.pipeline.batch
     def use(variant: str) -> None:
-        hub.pipeline.PREFETCH_STEP = 50 if variant == "A" else 100
+        hub.pipeline.batch.LOAD_STEP = 50 if variant == "A" else 100
 
     PYTHONPATH=/tmp .venv/bin/python -m hub.tools.bench_ab step --store-cache ~/.cache/hub-bench
 """

@@ -26,8 +26,8 @@ from fastavro import schemaless_writer
 
 from connectors.avro import SINGLE_OBJECT_MARKER, hub_codec
 from connectors.publisher import AgencyPublisher, event_from_json
-from hub.ingest import PERMANENT_FAILURES, ingest
 from hub.messages import InboundMessage
+from hub.pipeline.ingest import PERMANENT_FAILURES, ingest
 from schemas import RecordSchema, build_record_schema, event_schemas
 from tests.data_keys import data_keys_in
 from tests.integration.conftest import Hub

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import hub.pipeline
+import hub.pipeline.batch
 from hub.tools.bench_ab import compare
 
 used: list[str] = []
@@ -16,13 +16,13 @@ used: list[str] = []
 def use(variant: str) -> None:
     """The variant module for the test (this one): B looks each event up on its own, a lot more queries."""
     used.append(variant)
-    hub.pipeline.PREFETCH_STEP = 100 if variant == "A" else 1
+    hub.pipeline.batch.LOAD_STEP = 100 if variant == "A" else 1
 
 
 def test_the_variant_doing_more_work_costs_more(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub.pipeline, "PREFETCH_STEP", hub.pipeline.PREFETCH_STEP)
+    monkeypatch.setattr(hub.pipeline.batch, "LOAD_STEP", hub.pipeline.batch.LOAD_STEP)
     used.clear()
     compare(__name__, cases=30, events=200, chunk=50, seed=2, store_cache=tmp_path)
     printed = capsys.readouterr().out

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from hub.reference import load_units
 from hub.settings import Settings
+from hub.store import outbox
 from hub.store.models import Case, ProcessedEvent, Timer, Victim
-from hub.store.repository import CaseStore, make_engine
+from hub.store.repository import make_engine
 from hub.store.watch import watched_counts
 from hub.tools.bench.store import cached_store, load_cases, load_or_copy
 from hub.tools.traffic import Traffic
@@ -26,14 +27,13 @@ def test_a_loaded_store_holds_a_settled_history(database_url: str, tmp_path: Pat
     try:
         load_cases(engine, load_units(Settings()), traffic, CASES)
         now = datetime.now(UTC)
-        with Session(engine) as session:
-            store = CaseStore(session)
+        with Session(engine) as session, engine.connect() as connection:
             victims = session.scalar(select(func.count()).select_from(Victim))
             counts = watched_counts(session, now)
             # Two years on, with no worker running: every annual update is overdue, and still running.
             behind = watched_counts(session, now + timedelta(days=730))
             quick = watched_counts(session, now, with_pending=False)
-            unpublished = store.unpublished(now, now)
+            unpublished = outbox.unpublished(connection, now, now)
             applied = session.scalar(select(func.count()).select_from(ProcessedEvent))
         # Every victim has had a first contact and waits for an annual update; nothing is due or unanswered.
         assert victims >= CASES

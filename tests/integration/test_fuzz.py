@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 
 from connectors.avro import SINGLE_OBJECT_MARKER, AvroCodec, hub_codec
 from connectors.publisher import event_from_json, message_key
-from hub.ingest import PERMANENT_FAILURES, ingest
 from hub.messages import InboundMessage
+from hub.pipeline.ingest import PERMANENT_FAILURES, ingest
 from hub.settings import AGENCY_SOURCES
 from schemas import SCHEMA_DIR, event_schemas, notification_schema
 from schemas.validation import InvalidEvent, allowed_sources

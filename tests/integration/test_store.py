@@ -10,8 +10,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.store.models import Base, Case, Offender, ParkedEvent, Timer, Victim
-from hub.store.repository import CaseStore, make_engine
+from hub.store import outbox, records
+from hub.store.casefile import CaseFile
+from hub.store.load import StoreLoader
+from hub.store.models import Base, Case, Offender, Timer, Victim
+from hub.store.repository import make_engine
+from hub.store.write import write
 from tests.data_keys import data_keys_in
 
 
@@ -28,23 +32,27 @@ def test_parked_summary_counts_and_dates_the_oldest(database_url: str, tmp_path:
     engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
     first = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
     try:
-        with Session(engine) as session, session.begin():
-            store = CaseStore(session)
-            assert store.parked_summary() == (0, None)
+        with engine.begin() as connection:
+            store = CaseFile(StoreLoader(connection))
+            assert outbox.parked_summary(connection) == (0, None)
             for event_id, parked_at in (("e-later", first + timedelta(hours=5)), ("e-first", first)):
-                parked = ParkedEvent(
+                parked = records.ParkedEvent(
                     event_id=event_id,
                     event_type="PrisonerReleased",
                     source="prison",
                     topic="agency.prison.events",
                     payload=b"",
+                    key=None,
+                    headers=None,
                     published_at=parked_at,
                     parked_at=parked_at,
+                    keys=[records.ParkedKey("noms_number", "A1234BC")],
                 )
-                store.park(parked, [("noms_number", "A1234BC")])
-        with Session(engine) as session:
+                store.park(parked)
+            write(connection, store)
+        with engine.connect() as connection:
             # What the parked gauges show: the number waiting, and since when the oldest has waited.
-            assert CaseStore(session).parked_summary() == (2, first)
+            assert outbox.parked_summary(connection) == (2, first)
     finally:
         engine.dispose()
 
@@ -80,16 +88,18 @@ def test_a_finished_timer_is_never_started_again_and_a_running_one_moves(
                     _timer(case, victim, "annual_update", started + timedelta(days=365)),
                 ]
             )
-        with Session(engine) as session, session.begin():
-            store = CaseStore(session)
-            case = store.case_by_ref("T-1")
-            store.prefetch([], ["T-1"], [], [])
-            victim = case.victims[0]
+        with engine.begin() as connection:
+            store = CaseFile(StoreLoader(connection))
+            read = store.case_by_ref("T-1")
+            assert read is not None
+            read_victim = read.victims[0]
             # A first contact was offered once: the event that would offer it again finds it, stopped or not.
-            assert store.has_timer(case, victim, "first_contact")
-            assert not store.has_timer(case, None, "first_contact")
-            store.start_timer(_timer(case, victim, "first_contact", started + timedelta(days=30)))
-            store.start_timer(_timer(case, victim, "annual_update", started + timedelta(days=400)))
+            assert store.has_timer(read, read_victim, "first_contact")
+            assert not store.has_timer(read, None, "first_contact")
+            for kind, days in (("first_contact", 30), ("annual_update", 400)):
+                due = started + timedelta(days=days)
+                store.start_timer(records.Timer(kind, read, read_victim, due_at=due, started_at=due))
+            write(connection, store)
         with Session(engine) as session:
             rows = {t.kind: t for t in session.scalars(select(Timer))}
         assert len(rows) == 2  # no second first-contact timer (and no unique-key clash)

@@ -20,8 +20,8 @@ import pytest
 
 from connectors.avro import AvroCodec, hub_codec
 from connectors.publisher import event_from_json
-from hub.ingest import ingest
 from hub.messages import InboundMessage
+from hub.pipeline.ingest import ingest
 from schemas import AGENCIES, SCHEMA_DIR, build_record_schema, event_schemas, load_schemas
 from schemas import validation as validation_module
 from schemas.models import model_for_schema

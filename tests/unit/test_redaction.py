@@ -10,7 +10,7 @@ import pytest
 
 from connectors.avro import hub_codec
 from connectors.publisher import event_from_json
-from hub.redaction import HIDDEN, operator_view, redacted_view
+from hub.pipeline.redaction import HIDDEN, operator_view, redacted_view
 from schemas import SCHEMA_DIR, event_schemas
 
 CODEC = hub_codec()

@@ -8,7 +8,7 @@ from typing import Any
 
 from connectors.avro import AvroCodec
 from hub.settings import Settings
-from hub.store.models import Case, Notification, Victim
+from hub.store.records import Case, Notification, Victim
 from routing.content import NotificationContent
 from routing.decisions import Decision, Kind, notification_id
 from schemas import notification_schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from connectors.avro import AvroCodec, UndecodableMessage
 from hub.errors import Rejected
@@ -18,8 +19,9 @@ class IngestedEvent:
     event: AvroRecord
     source: str  # the agency whose channel it came on
 
-    @property
+    @cached_property
     def event_id(self) -> str:
+        # Asked many times per event along the pipeline; the UUID's text is made once.
         return str(self.event.envelope.event_id)
 
     @property

@@ -12,35 +12,26 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from hub.notify import Cause, NotificationFactory
-from hub.store.models import Case, Notification, Victim
+from hub.pipeline.notify import Cause, NotificationFactory
+from hub.store.casefile import CaseFile
+from hub.store.records import Case, Notification, Victim
 from routing.catalogue import rule_for
 from routing.content import NotificationContent, OmittedRequest
 from routing.decisions import Kind, VictimChoices, decide
 
 
-def missed_by(session: Session, case: Case, referral_published_at: datetime) -> list[Notification]:
+def missed_by(store: CaseFile, case: Case, referral_published_at: datetime) -> list[Notification]:
     """Case-level event notifications of the case whose event was published after the referral, oldest first."""
-    return list(
-        session.scalars(
-            select(Notification)
-            .where(
-                Notification.case_id == case.id,
-                Notification.person_ref.is_(None),
-                Notification.kind == Kind.EVENT.value,
-                Notification.withdrawn_at.is_(None),
-                Notification.event_published_at > referral_published_at,
-            )
-            .order_by(Notification.event_published_at)
-        )
-    )
+    missed = [
+        n
+        for n in store.case_level_notifications(case)
+        if n.event_published_at is not None and n.event_published_at > referral_published_at
+    ]
+    return sorted(missed, key=lambda n: n.event_published_at)  # type: ignore[arg-type, return-value]
 
 
 def catch_up(
-    session: Session,
+    store: CaseFile,
     factory: NotificationFactory,
     case: Case,
     victim: Victim,
@@ -52,7 +43,7 @@ def catch_up(
     else:
         choices = VictimChoices(categories=victim.categories)
     made = []
-    for missed in missed_by(session, case, referral_published_at):
+    for missed in missed_by(store, case, referral_published_at):
         # Without a payload (dropped by the retention schedule) there is nothing left to issue again.
         if missed.source_event_id is None or missed.payload is None:
             continue

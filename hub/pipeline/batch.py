@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from connectors.avro import AvroCodec
 from connectors.registry import RegistryUnavailable
 from connectors.signatures import Unauthenticated
 from hub import metrics
 from hub.errors import IdentityConflict, UnknownReference, Unmatched
-from hub.handlers import EventHandlers
-from hub.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
 from hub.messages import (
     InboundMessage,
     OutboundRecord,
@@ -35,11 +34,18 @@ from hub.messages import (
     log_without_values,
     operator_safe_reason,
 )
-from hub.notify import Cause, NotificationFactory
+from hub.pipeline.handlers import EventHandlers, needs_of
+from hub.pipeline.ingest import PERMANENT_FAILURES, IngestedEvent, ingest
+from hub.pipeline.notify import Cause, NotificationFactory
 from hub.runtime.retry import RetryState, token
 from hub.settings import Settings
-from hub.store.models import Notification, OutboxRecord, ParkedEvent, Timer
-from hub.store.repository import CaseStore
+from hub.store import outbox
+from hub.store.casefile import CaseFile, Needs
+from hub.store.load import StoreLoader
+from hub.store.models import TIMER_RUNNING
+from hub.store.models import Timer as TimerRow
+from hub.store.records import Notification, OutboxRecord, ParkedEvent, ParkedKey, Timer
+from hub.store.write import write
 from routing.timers import TimerKind, london_day, on_fire
 from routing.units import UnitDirectory
 
@@ -50,13 +56,9 @@ TRANSIENT_FAILURES = (OperationalError, RegistryUnavailable)
 SAFE_TO_SHOW = (*PERMANENT_FAILURES, Unauthenticated, UnknownReference, IdentityConflict, NotImplementedError)
 # A batch delivers its own notifications; the outbox sweep only takes those a crash left behind this long.
 OUTBOX_GRACE_SECONDS = 30.0
-# Events looked up ahead at a time (`EventHandlers.prefetch`): urgent work waits for one step's look-up at most.
-# The worker applies chunks of 100, so a chunk is looked up at once. A look-up step is about a dozen queries
-# whatever its size: measured 2026-11-24 with `python -m hub.bench_ab` (pipeline alone), steps of 50 cost 8-11 %
-# more CPU per event than steps of 100 (and 20 about 40 % more, 2026-11-23). The worker decodes a chunk outside
-# the store gate, and a look-up gives up when urgent work waits, so urgent work waits for about one query or one
-# event.
-PREFETCH_STEP = 100
+# Events loaded and decided at a time (`hub.store.load`): the load step reads what they need in a fixed number of
+# queries, and urgent work waiting for the case store (`should_yield`) waits for one step's load at most.
+LOAD_STEP = 100
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,7 @@ class BatchResult:
     deferred: list[IngestedEvent] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     source: str
     event_type: str
     outcome: str  # accepted, duplicate, parked
@@ -237,64 +238,69 @@ class Pipeline:
         result: BatchResult,
         should_yield: Callable[[], bool] | None = None,
     ) -> list[IngestedEvent]:
-        """Apply events in one transaction; returns those left for later because `should_yield` said so."""
+        """Apply events in one transaction, a step at a time: load what the step needs, decide each event on it in
+        memory, and write what changed once at the end. Returns the events left for later because `should_yield`
+        said so."""
         produced: list[Notification] = []
         outbound: list[OutboxRecord] = []
         deferred: list[IngestedEvent] = []
         outcomes: list[Outcome] = []
         published_at: dict[str, datetime] = {}
-        with (
-            self._confirming() as confirmed,
-            Session(self.engine, expire_on_commit=False) as session,
-            session.begin(),
-        ):
-            store = CaseStore(session)
+        stop = should_yield or (lambda: False)
+        with self._confirming() as confirmed, self.engine.begin() as connection:
             # First, so that what the events decide sees every notification the broker already has as published
             # (a cancelled release that is on its queue gets a correction).
-            self._mark(store, confirmed)
-            handlers = EventHandlers(store, self.units, self.settings, self.codec, now)
-            seen = store.already_processed(e.event_id for e in events)
-            queue = [(ingested, False) for ingested in events]
-            started = 0
-            stop = should_yield or (lambda: False)
-            while queue:
-                if started % PREFETCH_STEP == 0 and not queue[0][1]:
-                    # A few queries for the next events instead of several per event; a step at a time, and
-                    # given up when urgent work waits, so that it waits for one query at most.
-                    handlers.prefetch(events[started : started + PREFETCH_STEP], stop)
-                if not queue[0][1] and stop():
-                    # Urgent work waits: the events not yet started go back. Those this transaction took from
-                    # the park are applied in it, since their park rows are already deleted in it.
-                    deferred = [ingested for ingested, unparked in queue if not unparked]
-                    queue = [(ingested, True) for ingested, unparked in queue if unparked]
-                    continue
-                ingested, unparked = queue.pop(0)
-                if not unparked:
-                    started += 1
-                    if ingested.event_id in seen:
+            self._mark(connection, confirmed)
+            loader = StoreLoader(connection)
+            casefile = CaseFile(loader)
+            handlers = EventHandlers(casefile, self.units, self.settings, self.codec, now)
+            for start in range(0, len(events), LOAD_STEP):
+                step = events[start : start + LOAD_STEP]
+                if stop() or not loader.load(casefile, needs_of(step), stop):
+                    deferred = events[start:]
+                    break
+                released: list[IngestedEvent] = []
+                for index, ingested in enumerate(step):
+                    if stop():
+                        deferred = events[start + index :]
+                        break
+                    if ingested.event_id in casefile.processed:
                         outcomes.append(Outcome(ingested.source, ingested.event_type, "duplicate"))
                         continue
-                    seen.add(ingested.event_id)
-                    store.mark_processed(ingested.event_id, ingested.event_type, ingested.source, now)
-                before = len(produced)
-                released = self._apply_one(store, handlers, ingested, now, produced, outbound)
-                if not unparked:
-                    parked = released is None
-                    outcomes.append(
-                        Outcome(ingested.source, ingested.event_type, "parked" if parked else "accepted")
+                    casefile.processed.add(ingested.event_id)
+                    casefile.mark_processed(ingested.event_id, ingested.event_type, ingested.source, now)
+                    unparked = self._apply_one(
+                        casefile, handlers, ingested, now, produced, outbound, published_at
                     )
-                for notification in produced[before:]:
-                    notification.event_published_at = ingested.event.envelope.published_at
-                    published_at[notification.notification_id] = ingested.event.envelope.published_at
-                queue.extend((event, True) for event in released or [])
-            store.write_pending()
-        # Counted once the transaction has committed, so a batch applied again is not counted twice.
-        for outcome in outcomes:
-            metrics.EVENTS.labels(outcome.source, outcome.event_type, outcome.outcome).inc()
-            if outcome.outcome == "accepted":
-                metrics.LAST_EVENT.labels(outcome.source).set(now.timestamp())
-            elif outcome.outcome == "parked":
-                metrics.PARKED.labels(source=outcome.source).inc()
+                    outcomes.append(
+                        Outcome(
+                            ingested.source, ingested.event_type, "parked" if unparked is None else "accepted"
+                        )
+                    )
+                    released.extend(unparked or [])
+                # Events this transaction took from the park are applied in it, since their park rows go with it;
+                # they may release more in turn.
+                while released:
+                    loader.load(casefile, needs_of(released))
+                    releasing, released = released, []
+                    for ingested in releasing:
+                        released.extend(
+                            self._apply_one(
+                                casefile, handlers, ingested, now, produced, outbound, published_at
+                            )
+                            or []
+                        )
+                if deferred:
+                    break
+            write(connection, casefile)
+        # Counted once the transaction has committed, so a batch applied again is not counted twice; a count per
+        # label set, not per event.
+        for (source, event_type, outcome), count in Counter(outcomes).items():
+            metrics.EVENTS.labels(source, event_type, outcome).inc(count)
+            if outcome == "accepted":
+                metrics.LAST_EVENT.labels(source).set(now.timestamp())
+            elif outcome == "parked":
+                metrics.PARKED.labels(source=source).inc(count)
         # A release cancelled later in the same transaction was withdrawn before anyone was told of it: it stays in
         # the store, withdrawn, and goes to no queue (a correction goes only for a release already on its queue).
         result.notifications.extend(n for n in produced if n.withdrawn_at is None)
@@ -304,41 +310,45 @@ class Pipeline:
 
     def _apply_one(
         self,
-        store: CaseStore,
+        casefile: CaseFile,
         handlers: EventHandlers,
         ingested: IngestedEvent,
         now: datetime,
         produced: list[Notification],
         outbound: list[OutboxRecord],
+        published_at: dict[str, datetime],
     ) -> list[IngestedEvent] | None:
         """Apply one event; returns parked events that its new identifier links release, None if it was parked."""
         try:
             effects = handlers.apply(ingested)
         except Unmatched as unmatched:
-            store.park(
+            casefile.park(
                 ParkedEvent(
                     event_id=ingested.event_id,
                     event_type=ingested.event_type,
                     source=ingested.source,
                     topic=ingested.message.topic,
-                    payload=ingested.message.value,
+                    payload=ingested.message.value or b"",
                     key=ingested.message.key,
                     headers=headers_kept(ingested.message.headers),
                     published_at=ingested.event.envelope.published_at,
                     parked_at=now,
-                ),
-                unmatched.keys,
+                    keys=[ParkedKey(kind, value) for kind, value in unmatched.keys],
+                )
             )
             log.info("parked %s %s: no matching case yet", ingested.event_type, ingested.event_id)
             return None
+        event_published_at = ingested.event.envelope.published_at
         for notification in effects.notifications:
-            if store.add_notification(notification):
+            if casefile.add_notification(notification):
+                notification.event_published_at = event_published_at
+                published_at[notification.notification_id] = event_published_at
                 produced.append(notification)
         for record in effects.outbound:
-            store.add_outbound(record)
+            casefile.add_outbound(record)
             outbound.append(record)
         released = []
-        for parked in store.take_parked(effects.new_keys):
+        for parked in casefile.take_parked(effects.new_keys):
             message = InboundMessage(
                 parked.topic, -1, -1, None, parked.key, parked.payload, headers_from_kept(parked.headers)
             )
@@ -350,44 +360,77 @@ class Pipeline:
 
     def pending_outbox(self, limit: int = 1000) -> list[Notification]:
         """Notifications due on their queue: left unconfirmed by a crash, or released from a hold."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            now = self.clock()
-            return CaseStore(session).unpublished(now, now - timedelta(seconds=OUTBOX_GRACE_SECONDS), limit)
+        now = self.clock()
+        with self.engine.connect() as connection:
+            return outbox.unpublished(connection, now, now - timedelta(seconds=OUTBOX_GRACE_SECONDS), limit)
 
     def pending_outbound(self, limit: int = 1000) -> list[OutboxRecord]:
         """Outbound records a crash left unpublished: one query for the whole batch."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            settled = self.clock() - timedelta(seconds=OUTBOX_GRACE_SECONDS)
-            return CaseStore(session).unpublished_outbound(settled, limit)
+        settled = self.clock() - timedelta(seconds=OUTBOX_GRACE_SECONDS)
+        with self.engine.connect() as connection:
+            return outbox.unpublished_outbound(connection, settled, limit)
 
     def parked_events(self, older_than_seconds: float = 0.0) -> list[ParkedEvent]:
         """Events still waiting for a case, oldest first (what operators see)."""
         cutoff = self.clock() - timedelta(seconds=older_than_seconds)
-        with Session(self.engine, expire_on_commit=False) as session:
-            return CaseStore(session).parked(cutoff)
+        with self.engine.connect() as connection:
+            return outbox.parked(connection, cutoff)
 
     def parked_summary(self) -> tuple[int, datetime | None]:
         """How many events wait for a case, and when the oldest was parked."""
-        with Session(self.engine) as session:
-            return CaseStore(session).parked_summary()
+        with self.engine.connect() as connection:
+            return outbox.parked_summary(connection)
 
     def fire_due_timers(self, limit: int = 500) -> list[Notification]:
         """Raise the task or escalation of every timer now due; returns the notifications to deliver."""
         now = self.clock()
         produced: list[Notification] = []
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            store = CaseStore(session)
+        with self.engine.begin() as connection:
+            due = connection.execute(
+                select(TimerRow.id, TimerRow.case_id, TimerRow.kind, TimerRow.cause)
+                .where(TimerRow.due_at <= now, *TIMER_RUNNING)
+                .order_by(TimerRow.due_at)
+                .limit(limit)
+            ).all()
+            if not due:
+                return []
+            casefile = CaseFile(StoreLoader(connection))
+            urgent = TimerKind.URGENT_UNACKNOWLEDGED.value
+            casefile.loader.load(
+                casefile,
+                Needs(
+                    case_ids=frozenset(row.case_id for row in due),
+                    notification_ids=frozenset(row.cause for row in due if row.kind == urgent),
+                ),
+            )
+            running = {timer.id: timer for timers in casefile.timers.values() for timer in timers.running}
             factory = NotificationFactory(self.settings, self.codec, now)
-            for timer in store.due_timers(now, limit):
+            made: list[tuple[Timer, Notification]] = []
+            for row in due:
+                timer = running[row.id]
                 timer.fired_at = now
-                notification = self._timer_notification(store, factory, timer)
-                if notification is not None and store.add_notification(notification):
+                notification = self._timer_notification(casefile, factory, timer)
+                if notification is not None:
+                    made.append((timer, notification))
+            # Whether any was made before (a timer fired again after a crash): one look-up for them all.
+            casefile.loader.load(
+                casefile,
+                Needs(
+                    notification_ids=frozenset(
+                        n.notification_id for _, n in made if n.source_event_id is None
+                    ),
+                    event_ids=frozenset(n.source_event_id for _, n in made if n.source_event_id is not None),
+                ),
+            )
+            for timer, notification in made:
+                if casefile.add_notification(notification):
                     produced.append(notification)
                     metrics.TIMERS_FIRED.labels(timer=timer.kind).inc()
+            write(connection, casefile)
         return produced
 
     def _timer_notification(
-        self, store: CaseStore, factory: NotificationFactory, timer: Timer
+        self, store: CaseFile, factory: NotificationFactory, timer: Timer
     ) -> Notification | None:
         case, victim = timer.case, timer.victim
         kind = TimerKind(timer.kind)
@@ -402,7 +445,7 @@ class Pipeline:
         )
 
     def _urgent_escalation(
-        self, store: CaseStore, factory: NotificationFactory, timer: Timer
+        self, store: CaseFile, factory: NotificationFactory, timer: Timer
     ) -> Notification | None:
         """Safety does not depend on an opt-in: an unanswered urgent notification escalates for every victim."""
         urgent = store.notification(timer.cause)
@@ -431,8 +474,8 @@ class Pipeline:
         self, notification_ids: list[str], at: datetime, outbound_ids: list[int] | None = None
     ) -> None:
         """Note notifications the broker has acknowledged (at `at`). The next batch's transaction marks them
-        published, or `confirm_published`: a transaction of their own after every batch cost the pipeline 4-6 % more
-        (`python -m hub.bench_ab`, 2026-12-06). Until then the store holds them as not yet on their queues; a worker
+        published, or `confirm_published`, rather than a transaction of their own after every batch, which would
+        cost each batch a commit. Until then the store holds them as not yet on their queues; a worker
         that stops first leaves them to the outbox sweep, which puts them on their queues again (readers absorb a
         second copy by notification id)."""
         if notification_ids or outbound_ids:
@@ -444,17 +487,17 @@ class Pipeline:
         outbox sweep reads what is left to send, and as the worker stops."""
         with self._confirming() as confirmed:
             if confirmed:
-                with Session(self.engine) as session, session.begin():
-                    self._mark(CaseStore(session), confirmed)
+                with self.engine.begin() as connection:
+                    self._mark(connection, confirmed)
 
     @staticmethod
-    def _mark(store: CaseStore, confirmed: Confirmed) -> None:
+    def _mark(connection: Connection, confirmed: Confirmed) -> None:
         """One update per publication noted (and per table), whatever its size."""
         for notification_ids, outbound_ids, at in confirmed:
             if notification_ids:
-                store.mark_published(notification_ids, at)
+                outbox.mark_published(connection, notification_ids, at)
             if outbound_ids:
-                store.mark_outbound_published(outbound_ids, at)
+                outbox.mark_outbound_published(connection, outbound_ids, at)
 
     @contextmanager
     def _confirming(self) -> Iterator[Confirmed]:

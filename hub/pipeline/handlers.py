@@ -12,18 +12,20 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from connectors.avro import AvroCodec
 from hub import metrics
-from hub.catch_up import catch_up
-from hub.errors import IdentityConflict, UnknownReference, Unmatched
-from hub.ingest import IngestedEvent
-from hub.notify import Cause, NotificationFactory
-from hub.outbound import OutboundFactory, RequestedCondition, case_in_scheme
+from hub.errors import IdentifierKey, IdentityConflict, UnknownReference, Unmatched
+from hub.pipeline.catch_up import catch_up
+from hub.pipeline.ingest import IngestedEvent
+from hub.pipeline.notify import Cause, NotificationFactory
+from hub.pipeline.outbound import OutboundFactory, RequestedCondition, case_in_scheme
 from hub.settings import Settings
-from hub.store.models import (
+from hub.store.casefile import CaseFile, Needs
+from hub.store.records import (
+    Allocation,
     Case,
-    CaseAllocation,
     LicenceRequest,
     Notification,
     Offender,
@@ -31,7 +33,6 @@ from hub.store.models import (
     Timer,
     Victim,
 )
-from hub.store.repository import CaseStore, IdentifierKey
 from routing import content, eligibility, requests
 from routing.catalogue import Category, rule_for
 from routing.decisions import TASK, Kind, Priority, VictimChoices, decide
@@ -45,7 +46,27 @@ from routing.timers import (
 )
 from routing.units import UnitDirectory
 from schemas import identifier_kinds
+from schemas.events import (
+    AppealDetermined,
+    AppealLodged,
+    CaseAllocated,
+    DiscretionaryCaseOpened,
+    LicenceConditionsRequested,
+    NotificationAcknowledged,
+    PrisonerRecordsMerged,
+    PrisonerReleaseCancelled,
+    ReleaseDatesCalculated,
+    SentenceImposed,
+    VictimAddressChanged,
+    VictimContacted,
+    VictimDeclinedScheme,
+    VictimOptedIn,
+    VictimOptedOut,
+    VictimPreferencesUpdated,
+    VictimReferred,
+)
 from schemas.models import AvroRecord
+from schemas.validation import InvalidEvent, Problem
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +81,28 @@ LINKING_EVENTS = frozenset({"OffenderIdentifiersLinked"})
 class Effects:
     new_keys: list[IdentifierKey] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
-    outbound: list[OutboxRecord] = field(default_factory=list)  # for other agencies (hub/outbound.py)
+    outbound: list[OutboxRecord] = field(
+        default_factory=list
+    )  # for other agencies (hub/pipeline/outbound.py)
+
+
+E = TypeVar("E", bound=AvroRecord)
+
+
+def of_type(ingested: IngestedEvent, kind: type[E]) -> E:
+    """The event as the class its handler names (the handler table is keyed by event type)."""
+    event = ingested.event
+    if not isinstance(event, kind):
+        raise TypeError(f"{ingested.event_type} reached the handler of {kind.__name__}")
+    return event
+
+
+def required(value: str | None, field: str) -> str:
+    """An identifier the event type's contract rules require (schemas/validation.py): checked at ingest, so
+    meeting None here means those rules and this handler disagree."""
+    if value is None:
+        raise InvalidEvent([Problem(field, "is required for this event type")])
+    return value
 
 
 def subject_keys(event: AvroRecord) -> list[IdentifierKey]:
@@ -74,9 +116,57 @@ def _sentence_of(
     return eligibility.Sentence(eligibility.Disposal(disposal), term, offences, youth)
 
 
+def needs_of(events: list[IngestedEvent]) -> Needs:
+    """What these events' rules will ask the case store about, for the load step to read at once."""
+    identifiers: list[IdentifierKey] = []
+    case_refs: list[str] = []
+    parked: list[IdentifierKey] = []
+    person_refs: list[str] = []
+    acknowledged: list[str] = []
+    cancelled: list[str] = []
+    referred: list[str] = []
+    for ingested in events:
+        event = ingested.event
+        keys = subject_keys(event)
+        match ingested.event_type:
+            case "SentenceImposed":
+                keys += [
+                    (kind, v) for kind in ("pnc", "cro") if (v := getattr(event.offender, kind)) is not None
+                ]
+            case "PrisonerRecordsMerged":
+                keys.append(("noms_number", event.removed_noms_number))
+            case "VictimReferred":
+                parked.append(("person_ref", event.victim.person_ref))
+                referred.append(event.envelope.subject.case_ref)
+            case "PrisonerReleased":
+                parked.append(("event_id", ingested.event_id))
+            case "PrisonerReleaseCancelled":
+                cancelled.append(str(event.cancels_event_id))
+            case "VictimAddressChanged":
+                person_refs.append(event.person_ref)
+            case "NotificationAcknowledged":
+                acknowledged.append(str(event.notification_id))
+        identifiers += keys
+        parked += keys
+        if (case_ref := event.envelope.subject.case_ref) is not None:
+            case_refs.append(case_ref)
+    return Needs(
+        identifiers=frozenset(identifiers),
+        case_refs=frozenset(case_refs),
+        person_refs=frozenset(person_refs),
+        event_ids=frozenset(ingested.event_id for ingested in events),
+        parked_keys=frozenset(parked),
+        notification_ids=frozenset(acknowledged),
+        cancelled_event_ids=frozenset(cancelled),
+        referred_case_refs=frozenset(referred),
+    )
+
+
 class EventHandlers:
+    """The rules applied to one event at a time, on what the CaseFile holds; every change goes through it."""
+
     def __init__(
-        self, store: CaseStore, units: UnitDirectory, settings: Settings, codec: AvroCodec, now: datetime
+        self, store: CaseFile, units: UnitDirectory, settings: Settings, codec: AvroCodec, now: datetime
     ) -> None:
         self.store = store
         self.units = units
@@ -114,36 +204,6 @@ class EventHandlers:
             "NotificationAcknowledged": self.notification_acknowledged,
             "LicenceConditionsRequested": self.licence_conditions_requested,
         }
-
-    def prefetch(self, events: list[IngestedEvent], stop: Callable[[], bool]) -> None:
-        """Look up in a few queries what these events' handlers will ask the store for one at a time (`stop`:
-        see CaseStore.prefetch)."""
-        identifiers: list[IdentifierKey] = []
-        case_refs: list[str] = []
-        parked: list[IdentifierKey] = []
-        person_refs: list[str] = []
-        for ingested in events:
-            event = ingested.event
-            keys = subject_keys(event)
-            if ingested.event_type == "SentenceImposed":
-                keys += [
-                    (kind, v) for kind in ("pnc", "cro") if (v := getattr(event.offender, kind)) is not None
-                ]
-            elif ingested.event_type == "PrisonerRecordsMerged":
-                keys.append(("noms_number", event.removed_noms_number))
-            elif ingested.event_type == "VictimReferred":
-                parked.append(("person_ref", event.victim.person_ref))
-            elif ingested.event_type == "PrisonerReleased":
-                parked.append(("event_id", ingested.event_id))
-            elif ingested.event_type == "VictimAddressChanged":
-                person_refs.append(event.person_ref)
-            identifiers += keys
-            parked += keys
-            if (case_ref := event.envelope.subject.case_ref) is not None:
-                case_refs.append(case_ref)
-        self.store.prefetch(
-            identifiers, case_refs, parked, [ingested.event_id for ingested in events], person_refs, stop
-        )
 
     def apply(self, ingested: IngestedEvent) -> Effects:
         self._scheme_cases = {}
@@ -244,8 +304,10 @@ class EventHandlers:
         """The offender these identifiers name; two records are merged only on a linking event's word."""
         found = self.store.offenders_for(keys)
         if len(found) > 1 and event_type not in LINKING_EVENTS:
-            owners = self.store.owners(keys)
-            raise IdentityConflict([kind for (kind, _), owner in owners.items() if owner is not found[0]])
+            owners = {key: self.store.owners.get(key) for key in keys}
+            raise IdentityConflict(
+                [kind for (kind, _), owner in owners.items() if owner is not None and owner is not found[0]]
+            )
         for other in found[1:]:
             self.store.merge_offenders(keep=found[0], remove=other)
             log.info("merged two offender records linked by %s", event_type)
@@ -306,8 +368,8 @@ class EventHandlers:
 
     # ---- court
     def sentence_imposed(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
-        case_ref = event.envelope.subject.case_ref
+        event = of_type(ingested, SentenceImposed)
+        case_ref = required(event.envelope.subject.case_ref, "envelope.subject.case_ref")
         keys = subject_keys(event) + [
             (kind, value) for kind in ("pnc", "cro") if (value := getattr(event.offender, kind)) is not None
         ]
@@ -327,12 +389,6 @@ class EventHandlers:
                 offender=offender,
                 opened_at=self.now,
                 owning_unit_code=self.units.unit_for_court(event.court_code).code,
-                status="open",
-                needs_unit_decision=False,
-                # Nothing refers to a case that did not exist: its collections are known to be empty, so
-                # reading them needs no query (and no flush).
-                victims=[],
-                allocations=[],
             )
             self.store.add_case(case)
         elif case.eligibility_status == "discretionary" and not result.eligible:
@@ -347,8 +403,8 @@ class EventHandlers:
         case.eligibility_status = result.status.value
         case.eligibility_rule = result.rule
         case.eligibility_basis = result.basis
-        # Debug, not info: one line per sentence cost 3 % of the applying thread's time in `hub bench` (2026-12-06),
-        # and the case store keeps the outcome (cases.eligibility_status, eligibility_rule).
+        # Debug, not info: a line per sentence is a noticeable share of the applying thread's time, and the case
+        # store keeps the outcome (cases.eligibility_status, eligibility_rule).
         log.debug("case %s: %s (%s)", case.case_ref, result.status.value, result.rule)
         effects = Effects(new_keys=self.store.link(case.offender, keys))
         self._scheme_may_change(case)
@@ -372,13 +428,14 @@ class EventHandlers:
         return case
 
     def appeal_lodged(self, ingested: IngestedEvent) -> Effects:
-        case = self._case(ingested.event)
+        event = of_type(ingested, AppealLodged)
+        case = self._case(event)
         if not case.notifiable:
             return Effects()
-        return Effects(notifications=self._notify_case(ingested, case, content.appeal_lodged(ingested.event)))
+        return Effects(notifications=self._notify_case(ingested, case, content.appeal_lodged(event)))
 
     def appeal_determined(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, AppealDetermined)
         case = self._case(event)
         effects = Effects()
         if event.outcome == "sentence_varied" and event.new_disposal:
@@ -420,7 +477,7 @@ class EventHandlers:
 
     # ---- witness care and youth justice
     def victim_referred(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, VictimReferred)
         case = self._case(event)
         person = event.victim
         unit = self.units.resolve_unit(person.address.postcode)
@@ -433,7 +490,7 @@ class EventHandlers:
         victim = self._victim(case, person.person_ref)
         is_new = victim is None
         if victim is None:
-            victim = Victim(case=case, person_ref=person.person_ref, opted_out=False, declined=False)
+            victim = Victim(case=case, person_ref=person.person_ref)
             self.store.add_victim(victim)
         elif victim.anonymised_at is not None:
             if event.envelope.published_at <= victim.anonymised_at:
@@ -460,10 +517,8 @@ class EventHandlers:
         return effects
 
     def _catch_up(self, case: Case, victim: Victim, referral_published_at: datetime) -> list[Notification]:
-        """Events published after the referral but applied before it reach the victim too (hub/catch_up.py)."""
-        if not self.store.may_have_case_level_notifications(case):
-            return []  # no case-level notification exists to catch up on (known without a query)
-        made = catch_up(self.store.session, self.factory, case, victim, referral_published_at)
+        """Events published after the referral but applied before it reach the victim too (hub/pipeline/catch_up.py)."""
+        made = catch_up(self.store, self.factory, case, victim, referral_published_at)
         for notification in made:
             self._await_acknowledgement(case, victim, notification)
         return made
@@ -492,7 +547,7 @@ class EventHandlers:
         return made
 
     def victim_declined_scheme(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, VictimDeclinedScheme)
         case = self._case(event)
         victim = self._victim(case, event.person_ref)
         if victim is None:
@@ -505,8 +560,8 @@ class EventHandlers:
 
     # ---- prison
     def prisoner_records_merged(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
-        kept = event.envelope.subject.noms_number
+        event = of_type(ingested, PrisonerRecordsMerged)
+        kept = required(event.envelope.subject.noms_number, "envelope.subject.noms_number")
         removed = event.removed_noms_number
         kept_offenders = self.store.offenders_for([("noms_number", kept)])
         removed_offenders = self.store.offenders_for([("noms_number", removed)])
@@ -520,9 +575,10 @@ class EventHandlers:
 
     def release_dates_calculated(self, ingested: IngestedEvent) -> Effects:
         offender, effects = self._offender(ingested)
-        expected = content.expected_release(ingested.event)
+        event = of_type(ingested, ReleaseDatesCalculated)
+        expected = content.expected_release(event)
         month = f"{expected:%Y-%m}" if expected else None
-        said = content.release_dates_calculated(ingested.event)
+        said = content.release_dates_calculated(event)
         for case in offender.cases:
             changed = month is not None and month != case.expected_release_month
             case.expected_release_month = month or case.expected_release_month
@@ -541,7 +597,7 @@ class EventHandlers:
         return effects
 
     def prisoner_release_cancelled(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, PrisonerReleaseCancelled)
         cancelled = str(event.cancels_event_id)
         held = self.store.notifications_from(cancelled)
         if not held:
@@ -556,8 +612,7 @@ class EventHandlers:
                 # Perhaps on its queue already: a worker that wrote it there may have stopped before it could
                 # record that (it records it with its next transaction). A correction is safe either way.
             # Too late to withdraw: tell the same VLO the release was a mistake.
-            # A notification's case_id is a foreign key: its case is there.
-            case: Case = self.store.session.get(Case, notification.case_id)  # type: ignore[assignment]
+            case = notification.case or self.store.case_by_id(notification.case_id)  # type: ignore[arg-type]
             victim = self._victim(case, notification.person_ref) if notification.person_ref else None
             said = content.NotificationContent(
                 "The release notified earlier was recorded in error and has been cancelled: the offender was not "
@@ -633,7 +688,7 @@ class EventHandlers:
     def licence_conditions_requested(self, ingested: IngestedEvent) -> Effects:
         """Kept, to be reconciled against the next decision that sets conditions, and forwarded to whoever decides
         with the condition text and the case's identifiers only (docs/domain.md section 8.2)."""
-        event = ingested.event
+        event = of_type(ingested, LicenceConditionsRequested)
         case, victim = self._case_victim(event)
         asked = [
             RequestedCondition(f"{ingested.event_id}:{index}", c.kind, c.text, c.code)
@@ -668,7 +723,7 @@ class EventHandlers:
         return Effects(outbound=forwarded)
 
     def discretionary_case_opened(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, DiscretionaryCaseOpened)
         case = self._case(event)
         previous = eligibility.Eligibility(
             eligibility.EligibilityStatus(case.eligibility_status),
@@ -691,12 +746,12 @@ class EventHandlers:
         return Effects(notifications=self._offer_first_contact(ingested, case))
 
     def case_allocated(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, CaseAllocated)
         case = self._case(event)
         allocation = next((a for a in case.allocations if a.unit_code == event.unit_code), None)
         if allocation is None:
-            allocation = CaseAllocation(case=case, unit_code=event.unit_code, vlo_id=event.vlo_id)
-            self.store.session.add(allocation)
+            allocation = Allocation(case=case, unit_code=event.unit_code, vlo_id=event.vlo_id)
+            self.store.add_allocation(allocation)
         allocation.vlo_id = event.vlo_id
         return Effects()
 
@@ -712,7 +767,7 @@ class EventHandlers:
         return case, victim
 
     def victim_preferences_updated(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, VictimPreferencesUpdated)
         _, victim = self._case_victim(event)
         victim.categories = sorted(set(event.categories))
         if victim.anonymised_at is not None:
@@ -726,14 +781,14 @@ class EventHandlers:
         return Effects()
 
     def victim_opted_out(self, ingested: IngestedEvent) -> Effects:
-        case, victim = self._case_victim(ingested.event)
+        case, victim = self._case_victim(of_type(ingested, VictimOptedOut))
         victim.opted_out = True
         self._stop_timers(case, victim, TimerKind.FIRST_CONTACT, TimerKind.ANNUAL_UPDATE)
         self._scheme_may_change(case)
         return Effects()
 
     def victim_opted_in(self, ingested: IngestedEvent) -> Effects:
-        case, victim = self._case_victim(ingested.event)
+        case, victim = self._case_victim(of_type(ingested, VictimOptedIn))
         victim.opted_out = False
         victim.declined = False
         self._scheme_may_change(case)
@@ -741,7 +796,7 @@ class EventHandlers:
 
     def victim_address_changed(self, ingested: IngestedEvent) -> Effects:
         """The victim moves unit at once (no gap); the old unit is told it has handed the victim over."""
-        event = ingested.event
+        event = of_type(ingested, VictimAddressChanged)
         victims = self.store.victims_by_person(event.person_ref)
         if not victims:
             raise Unmatched([("person_ref", event.person_ref)])
@@ -788,7 +843,7 @@ class EventHandlers:
         return effects
 
     def victim_contacted(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, VictimContacted)
         case, victim = self._case_victim(event)
         victim.last_contacted_at = event.contacted_at
         self._stop_timers(case, victim, TimerKind.FIRST_CONTACT, TimerKind.ANNUAL_UPDATE)
@@ -797,7 +852,7 @@ class EventHandlers:
         return Effects()
 
     def notification_acknowledged(self, ingested: IngestedEvent) -> Effects:
-        event = ingested.event
+        event = of_type(ingested, NotificationAcknowledged)
         notification_id = str(event.notification_id)
         notification = self.store.notification(notification_id)
         if notification is None:

@@ -2,7 +2,7 @@
 whoever decides, and the scheme flag for offender-facing systems.
 
 Each record is a row of the outbound outbox (`outbound_records`), added in the transaction of the change it
-follows from and put on `outbound.<agency>` after it commits, sealed for that agency's key (hub/protection.py),
+follows from and put on `outbound.<agency>` after it commits, sealed for that agency's key (hub/runtime/protection.py),
 exactly as notifications are. What a record may say is fixed here: the case's and the offender's identifiers,
 the condition text as the VLO wrote it, the scheme flag and the unit to contact; never a victim's name,
 reference, contact details or address.
@@ -18,7 +18,7 @@ from typing import Any
 
 from connectors.avro import AvroCodec
 from hub.settings import Settings
-from hub.store.models import Case, OutboxRecord, Victim
+from hub.store.records import Case, OutboxRecord, Victim
 from routing.units import UnitDirectory
 from schemas import outbound_schemas
 
