@@ -56,7 +56,7 @@ def _dead_letters(
 ) -> tuple[list[Any], Any]:
     from connectors.keys import KeysDirectory
     from hub.runtime.dead_letters import DeadLetterFilter, purged, read_dead_letters
-    from hub.store.repository import open_store
+    from hub.store.engine import open_store
 
     engine = open_store(settings)
     address = broker_address(settings)

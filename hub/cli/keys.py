@@ -107,7 +107,7 @@ def keys_rotate_data() -> None:
     """Re-encrypt every value in the case store that is under an older data key (or stored before encryption at
     rest) under the newest one, in small batches; safe while workers run. Then the older data keys may be removed,
     once no backup of the database still needs them."""
-    from hub.store.repository import data_keys, open_store
+    from hub.store.engine import data_keys, open_store
     from hub.store.rotation import rotate_data
 
     settings = Settings()

@@ -22,7 +22,7 @@ def parked_list(
     from connectors.avro import hub_codec
     from hub.pipeline import Pipeline
     from hub.reference import load_units
-    from hub.store.repository import open_store
+    from hub.store.engine import open_store
 
     settings = Settings()
     pipeline = Pipeline(settings, open_store(settings), hub_codec(), load_units(settings))

@@ -54,7 +54,7 @@ def queue_read(
     from hub.runtime.dead_letters import audit
     from hub.runtime.queues import record_progress
     from hub.runtime.topics import ensure_topics, retention_of
-    from hub.store.repository import open_store
+    from hub.store.engine import open_store
 
     settings = Settings()
     units = load_units(settings)

@@ -85,7 +85,7 @@ def retention_run(
     """Run the retention schedule now: per step, what is due (--dry-run), or what was done. Each batch is audited
     (operator_actions, actor "retention"); output names counts, case references and ids only."""
     from hub.errors import MissingKeys
-    from hub.store.repository import open_store
+    from hub.store.engine import open_store
     from hub.store.retention import Retention
 
     settings = Settings()

@@ -33,8 +33,8 @@ def victims_erase(
     from connectors.keys import KeysDirectory
     from connectors.registry import registry_for
     from hub.errors import DataKeysMissing, VictimNotFound
+    from hub.store.engine import make_engine, open_store
     from hub.store.erasure import erase_victim, record_refusal
-    from hub.store.repository import make_engine, open_store
 
     settings = Settings()
     ensure_embedded_keys(settings)

@@ -22,7 +22,7 @@ operators_app = typer.Typer(
 
 def _engine() -> Engine:  # imported late: `hub --help` should not load SQLAlchemy
     from hub.settings import Settings
-    from hub.store.repository import open_store
+    from hub.store.engine import open_store
 
     return open_store(Settings())
 
@@ -97,7 +97,7 @@ def demo_operators(settings: Settings) -> None:
     """For `hub up --demo`: the demo's accounts, created if missing, and how to sign in with them. Only in the
     embedded default's own database: accounts with published passwords must never reach a real one."""
     from hub.console.operators import ensure_demo_operators
-    from hub.store.repository import open_store
+    from hub.store.engine import open_store
 
     if settings.database_url:
         typer.echo(

@@ -64,7 +64,7 @@ def coverage_command(
     from hub.reference import load_units
     from hub.reports.coverage import coverage, default_period, render_csv, render_json, render_table
     from hub.settings import Settings
-    from hub.store.repository import make_engine
+    from hub.store.engine import make_engine
 
     settings = Settings()
     end = _utc(until) or datetime.now(UTC)

@@ -55,8 +55,8 @@ from hub.runtime.retry import RetryBook, RetryLadder, RetryMessage, RetryState, 
 from hub.runtime.store_gate import StoreGate
 from hub.runtime.topics import ensure_topics, hub_topics, retention_of
 from hub.settings import Settings
+from hub.store.engine import open_store
 from hub.store.records import Notification, OutboxRecord
-from hub.store.repository import open_store
 from hub.store.retention import Retention
 from hub.store.watch import watched_counts
 from routing.timers import TimerKind

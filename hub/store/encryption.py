@@ -129,7 +129,7 @@ def keys_of(dialect: Dialect, column: str) -> DataKeys:
     if keys is None:
         raise DataKeysMissing(
             f"{column} is encrypted at rest and this process opened the case store without data keys "
-            "(open it with hub.store.repository.open_store)"
+            "(open it with hub.store.engine.open_store)"
         )
     return keys
 

@@ -41,7 +41,7 @@ from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.runtime.worker import settle_garbage_collector
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.store.repository import make_engine
+from hub.store.engine import make_engine
 from hub.tools.bench.events import prepare, realistic_mix
 from hub.tools.bench.options import BENCH_PREFIX
 from hub.tools.bench.progress import say

@@ -28,7 +28,7 @@ from hub.reference import load_units
 from hub.runtime.broker import EmbeddedBroker
 from hub.runtime.processes import free_port, spawn, stop
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.store.repository import make_engine
+from hub.store.engine import make_engine
 from tests.data_keys import data_keys_in
 from tests.integration.waiting import wait_until_healthy
 

@@ -605,7 +605,7 @@ def _through_the_pipeline(database_url: str, batches: list[list[tuple[str, bytes
     from hub.pipeline import Pipeline
     from hub.reference import load_units
     from hub.settings import Settings
-    from hub.store.repository import make_engine
+    from hub.store.engine import make_engine
 
     settings = Settings(broker="unused:9092", database_url=database_url, topic_prefix="x.")
     keys_directory = tempfile.TemporaryDirectory()

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from hub.reference import load_units
 from hub.settings import Settings
 from hub.store import outbox
+from hub.store.engine import make_engine
 from hub.store.models import Case, ProcessedEvent, Timer, Victim
-from hub.store.repository import make_engine
 from hub.store.watch import watched_counts
 from hub.tools.bench.store import cached_store, load_cases, load_or_copy
 from hub.tools.traffic import Traffic

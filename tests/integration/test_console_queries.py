@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from hub.console import queries
+from hub.store.engine import make_engine
 from hub.store.models import (
     Case,
     Notification,
@@ -21,7 +22,6 @@ from hub.store.models import (
     Timer,
     Victim,
 )
-from hub.store.repository import make_engine
 from tests.data_keys import data_keys_in
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

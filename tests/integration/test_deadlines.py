@@ -17,7 +17,7 @@ from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import Settings
-from hub.store.repository import make_engine
+from hub.store.engine import make_engine
 from schemas import event_schemas
 from schemas.models import NotificationModel
 from tests.data_keys import data_keys_in

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from hub.messages import OutboundRecord
 from hub.runtime.queues import WrittenRecord, forget_retries, keep_retries, restore_retries
 from hub.runtime.topics import ensure_topics
+from hub.store.engine import make_engine
 from hub.store.models import RetryCopy
-from hub.store.repository import make_engine
 from tests.integration.waiting import read_topic
 
 

@@ -17,9 +17,9 @@ from connectors.keys import write_data_key
 from hub.cli.main import app
 from hub.errors import DataKeysMissing, UnreadableValue
 from hub.store.encryption import DataKeys, key_id_of
+from hub.store.engine import make_engine
 from hub.store.migrate import alembic_config
 from hub.store.models import Case, Notification, Offender, ParkedEvent, Victim
-from hub.store.repository import make_engine
 from hub.store.rotation import rotate_data
 from tests.data_keys import data_keys_in
 
@@ -305,7 +305,7 @@ def test_a_database_connection_that_must_use_tls_is_refused_without_it(tmp_path:
     from sqlalchemy.exc import OperationalError
 
     from hub.settings import Settings
-    from hub.store.repository import open_store
+    from hub.store.engine import open_store
     from tests.integration.conftest import POSTGRES_ADMIN_URL
 
     plain = create_engine(POSTGRES_ADMIN_URL)

@@ -16,7 +16,7 @@ from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.store.repository import make_engine
+from hub.store.engine import make_engine
 from hub.tools.bench.events import prepare, realistic_mix
 from hub.tools.bench.options import BENCH_PREFIX
 from hub.tools.bench.store import load_cases

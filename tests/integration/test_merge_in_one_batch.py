@@ -1,5 +1,5 @@
 """Two offender records opened and merged in one batch: the identifiers linked in that transaction (written only
-as it ends, hub/store/repository.py `write_pending`) all end on the kept record, on both databases."""
+as it ends, hub/store/engine.py `write_pending`) all end on the kept record, on both databases."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import Settings
+from hub.store.engine import make_engine
 from hub.store.models import Case, Offender, OffenderIdentifier
-from hub.store.repository import make_engine
 from schemas import event_schemas
 from tests.data_keys import data_keys_in
 

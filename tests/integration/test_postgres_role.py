@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from hub.store.repository import make_engine
+from hub.store.engine import make_engine
 from tests.integration.conftest import POSTGRES_ADMIN_URL, ROOT
 
 SCRIPT = ROOT / "deploy" / "postgres" / "10-hub-role.sh"

@@ -23,6 +23,7 @@ from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import Settings
 from hub.store.encryption import DataKeys
+from hub.store.engine import make_engine
 from hub.store.models import (
     Case,
     ConsoleSignOut,
@@ -38,7 +39,6 @@ from hub.store.models import (
     Timer,
     Victim,
 )
-from hub.store.repository import make_engine
 from hub.store.retention import Retention
 from schemas import event_schemas
 from tests.data_keys import data_keys_in

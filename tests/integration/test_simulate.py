@@ -18,7 +18,7 @@ from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.runtime.processes import free_port
 from hub.settings import Settings
-from hub.store.repository import make_engine
+from hub.store.engine import make_engine
 from hub.tools.traffic import Traffic
 from schemas import AGENCIES, event_schemas
 from schemas.validation import InvalidEvent

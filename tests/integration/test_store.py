@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from hub.store import outbox, records
 from hub.store.casefile import CaseFile
+from hub.store.engine import make_engine
 from hub.store.load import StoreLoader
 from hub.store.models import Base, Case, Offender, Timer, Victim
-from hub.store.repository import make_engine
 from hub.store.write import write
 from tests.data_keys import data_keys_in
 

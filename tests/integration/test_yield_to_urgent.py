@@ -23,8 +23,8 @@ from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
+from hub.store.engine import make_engine
 from hub.store.models import ProcessedEvent
-from hub.store.repository import make_engine
 from hub.tools.bench.events import prepare, realistic_mix
 from hub.tools.bench.store import load_cases
 from hub.tools.traffic import Traffic

@@ -21,7 +21,7 @@ from hub.console.operators import (
 from hub.console.sessions import SESSION_SECONDS, SessionSigner, console_secret
 from hub.console.throughput import BUCKET_SECONDS, WINDOW_SECONDS, MetricsHistory, quantile
 from hub.errors import OperatorError
-from hub.store.repository import make_engine
+from hub.store.engine import make_engine
 
 
 class Clock:

@@ -143,7 +143,7 @@ class BenchRun:
         from hub.reference import load_units
         from hub.runtime.broker import EmbeddedBroker
         from hub.runtime.processes import stop
-        from hub.store.repository import make_engine
+        from hub.store.engine import make_engine
 
         options = self.options
         traffic = Traffic(seed=options.seed, today=datetime.now(UTC).date(), first_case=0)
