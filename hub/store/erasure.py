@@ -13,7 +13,7 @@ person_ref is the unit's own pseudonymous reference: it is kept so the unit can 
 request finds the victim already erased.
 
 A new referral published after the erasure brings the victim back (they rejoined); one published before it, or any
-other event, does not bring the data back (hub/pipeline/handlers.py).
+other event, does not bring the data back (hub/pipeline/handlers/witness_care.py).
 """
 
 from __future__ import annotations
