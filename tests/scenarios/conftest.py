@@ -1,9 +1,10 @@
 """End-to-end scenarios: readable YAML files of agency events and the notifications a VLO queue must hold.
 
-One real `hub worker` per database (SQLite, then PostgreSQL) serves every scenario at once, on the session's
-Tansu broker. Every identifier in a scenario is a placeholder ($CASE, $NOMS, $P1, ...) replaced by a value
-unique to the run, so scenarios never see each other's notifications: each one is judged only on the
-notifications that carry its case references.
+One real `hub worker` per database (SQLite and PostgreSQL) serves every scenario at once, on the session's
+Tansu broker; the two databases' runs overlap (one publishes while the other waits: see `Turns`). Every
+identifier in a scenario is a placeholder ($CASE, $NOMS, $P1, ...) replaced by a value unique to the run, so
+scenarios never see each other's notifications: each one is judged only on the notifications that carry its
+case references.
 
 The run, once per database:
 
@@ -29,17 +30,19 @@ Expectation values may be $ANY (present, whatever its value).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
 import re
 import string
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -580,72 +583,171 @@ def load_all(values: Values) -> list[Scenario]:
     return [resolve(path, index, values) for index, path in enumerate(scenario_files(), start=1)]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def scenario_run(
-    request: pytest.FixtureRequest,
-    broker: str,  # noqa: F811 (the session-scoped fixture imported above)
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunResult]:
-    started = time.monotonic()
-    database = request.param
-    data_dir = tmp_path_factory.mktemp(f"scenarios-{database}")
-    postgres = None
-    if database == "sqlite":
-        url = f"sqlite:///{data_dir / 'hub.db'}"
-    else:
-        postgres = _postgres_database()
-        url = next(postgres)
-    values = Values(dt.datetime.now(dt.UTC).date())
-    scenarios = load_all(values)
-    settings = dict(WORKER_SETTINGS)
-    for scenario in scenarios:
-        for key, value in scenario.settings.items():
-            if settings.setdefault(key, value) != value:
-                raise ValueError(f"{scenario.name}: setting {key}={value} conflicts with {settings[key]}")
-    tag = uuid.uuid4().hex[:8]
-    env = {
-        "HUB_BROKER": broker,
-        "HUB_DATABASE_URL": url,
-        "HUB_DATA_DIR": str(data_dir / "hub"),
-        "HUB_KEYS_DIR": str(with_keys(data_dir / "hub" / "keys")),
-        "HUB_TOPIC_PREFIX": f"s{tag}.",
-        "HUB_APP_ID": f"hub-scenarios-{tag}",
-        "HUB_WEB_PORT": str(free_port()),
-        "FAUST_DATADIR": str(data_dir / "faust"),  # faust's own directory, else <app id>-data in the cwd
-        **settings,
-    }
-    hub = Hub(env=env, data_dir=data_dir / "hub")
-    log = data_dir / "worker.log"
-    process = spawn([*HUB, "worker"], log, env=env)
-    timings: dict[str, float] = {}
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{env['HUB_WEB_PORT']}/health", process, log, timeout=90)
-        timings["worker_ready"] = time.monotonic() - started
-        with ThreadPoolExecutor(PARALLEL_COMMANDS) as pool:
-            runner = Runner(hub, scenarios, pool)
-            quiet_until = runner.publish_all()
-            timings["published"] = time.monotonic() - started
-            collected = runner.wait_and_collect(quiet_until)
-            timings["collected"] = time.monotonic() - started
-            for what, delays in runner.delays.items():
-                timings[f"slowest_{what}"] = max(delays, default=0.0)
+DATABASES = ["sqlite", "postgresql"]
+
+
+class Turns:
+    """The runs' commands, one run at a time. Runs go in DATABASES order: a run starts its worker once the run
+    before has published everything, and publishes once no other run is publishing or reading; a run reads the
+    queues once its windows have passed and no other run is publishing or reading. Only a run's wait for its
+    windows overlaps with the next run, so while its commands run (and while its acknowledgement steps are
+    timed) a run puts no more load on the machine than it did alone."""
+
+    def __init__(self, order: list[str]) -> None:
+        self.order = order
+        self.busy = threading.Lock()
+        self.done = {database: threading.Event() for database in order}
+
+    def wait_for_earlier(self, database: str) -> None:
+        for earlier in self.order[: self.order.index(database)]:
+            self.done[earlier].wait()
+
+    def published(self, database: str) -> None:
+        self.done[database].set()
+
+    def commands(self) -> threading.Lock:
+        return self.busy
+
+
+class DatabaseRun:
+    """One database's run: its own database, data directory, topic prefix, consumer group and `hub worker`."""
+
+    def __init__(self, database: str, address: str, data_dir: Path, url: str) -> None:
+        self.database = database
+        self.data_dir = data_dir
+        self.values = Values(dt.datetime.now(dt.UTC).date())
+        self.scenarios = load_all(self.values)
+        settings = dict(WORKER_SETTINGS)
+        for scenario in self.scenarios:
+            for key, value in scenario.settings.items():
+                if settings.setdefault(key, value) != value:
+                    raise ValueError(f"{scenario.name}: setting {key}={value} conflicts with {settings[key]}")
+        tag = uuid.uuid4().hex[:8]
+        self.env = {
+            "HUB_BROKER": address,
+            "HUB_DATABASE_URL": url,
+            "HUB_DATA_DIR": str(data_dir / "hub"),
+            "HUB_KEYS_DIR": str(with_keys(data_dir / "hub" / "keys")),
+            "HUB_TOPIC_PREFIX": f"s{tag}.",
+            "HUB_APP_ID": f"hub-scenarios-{tag}",
+            "HUB_WEB_PORT": str(free_port()),
+            "FAUST_DATADIR": str(data_dir / "faust"),  # faust's own directory, else <app id>-data in the cwd
+            **settings,
+        }
+        self.hub = Hub(env=self.env, data_dir=data_dir / "hub")
+        self.log = data_dir / "worker.log"
+        self.process: Any = None
+
+    def execute(self, turns: Turns) -> RunResult:
+        """Start the worker, publish, wait and collect, on a thread of its own (see Turns)."""
+        env, data_dir = self.env, self.data_dir
+        timings: dict[str, float] = {}
+        try:
+            turns.wait_for_earlier(self.database)
+            started = time.monotonic()
+            self.process = spawn([*HUB, "worker"], self.log, env=env)
+            wait_until_healthy(
+                f"http://127.0.0.1:{env['HUB_WEB_PORT']}/health", self.process, self.log, timeout=90
+            )
+            timings["worker_ready"] = time.monotonic() - started
+            with ThreadPoolExecutor(PARALLEL_COMMANDS) as pool:
+                runner = Runner(self.hub, self.scenarios, pool)
+                with turns.commands():
+                    timings["publishing"] = time.monotonic() - started
+                    quiet_until = runner.publish_all()
+                timings["published"] = time.monotonic() - started
+                turns.published(self.database)
+                # The windows pass (wait_and_collect's own wait, taken here so as not to hold the turn).
+                time.sleep(max(0.0, quiet_until - time.monotonic()))
+                with turns.commands():
+                    timings["collecting"] = time.monotonic() - started
+                    collected = runner.wait_and_collect(quiet_until)
+                timings["collected"] = time.monotonic() - started
+                for what, delays in runner.delays.items():
+                    timings[f"slowest_{what}"] = max(delays, default=0.0)
+        finally:
+            turns.published(self.database)  # even if this run failed before publishing: the next one goes on
+            if self.process is not None:
+                stop(self.process, 10)  # nothing is read from the worker after this
         result = RunResult(
-            database=database,
-            scenarios={s.name: s for s in scenarios},
+            database=self.database,
+            scenarios={s.name: s for s in self.scenarios},
             notifications=collected.notifications,
             all_notifications=collected.all_notifications,
             outbound=collected.outbound,
             all_outbound=collected.all_outbound,
             errors=dict(runner.errors),
             timings=timings,
-            worker_log=log,
+            worker_log=self.log,
         )
         (data_dir / "notifications.json").write_text(
             json.dumps(collected.notifications, indent=1, ensure_ascii=False)
         )
-        sys.stderr.write(f"\nscenarios on {database}: {timings}\n")
-        yield result
+        (data_dir / "timings.json").write_text(json.dumps(timings))
+        sys.stderr.write(f"\nscenarios on {self.database}: {timings}\n")
+        return result
+
+
+@contextlib.contextmanager
+def database_run(database: str, address: str, data_dir: Path) -> Iterator[DatabaseRun]:
+    """A run's database made; afterwards its worker stopped (if the run did not stop it), the database dropped."""
+    postgres = None
+    if database == "sqlite":
+        url = f"sqlite:///{data_dir / 'hub.db'}"
+    else:
+        postgres = _postgres_database()
+        url = next(postgres)
+    run = None
+    try:
+        run = DatabaseRun(database, address, data_dir, url)
+        yield run
     finally:
-        stop(process, 10)
+        if run is not None and run.process is not None:
+            stop(run.process, 10)
         if postgres is not None:
             next(postgres, None)
+
+
+def _databases_wanted(session: pytest.Session) -> list[str]:
+    """The databases whose scenario tests were collected (all of them, unless -k or a node id chose some)."""
+    wanted = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "scenario_run" in callspec.params:
+            wanted.add(callspec.params["scenario_run"])
+    return [database for database in DATABASES if database in wanted]
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(
+    request: pytest.FixtureRequest,
+    broker: str,  # noqa: F811 (the session-scoped fixture imported above)
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Future[RunResult]]]:
+    """Every database's run, each on its own thread: a run spends about half its time waiting for the hub's
+    windows (correction, acknowledgement), and the other run publishes meanwhile (see Turns). Each run has its
+    own database, topics, consumer group and worker, as when they ran one after the other, and the same steps,
+    windows and checks."""
+    futures: dict[str, Future[RunResult]] = {}
+    with contextlib.ExitStack() as stack:
+        runs: dict[str, DatabaseRun] = {}
+        for database in _databases_wanted(request.session):
+            data_dir = tmp_path_factory.mktemp(f"scenarios-{database}")
+            try:
+                runs[database] = stack.enter_context(database_run(database, broker, data_dir))
+            except (
+                Exception,
+                pytest.skip.Exception,
+            ) as error:  # that database's tests fail (or skip) with it
+                futures[database] = Future()
+                futures[database].set_exception(error)
+        pool = stack.enter_context(ThreadPoolExecutor(max(1, len(runs)), thread_name_prefix="scenarios"))
+        turns = Turns(list(runs))
+        futures.update({database: pool.submit(run.execute, turns) for database, run in runs.items()})
+        yield futures
+        # Leaving: the pool waits for any run still going, then each worker is stopped and its database dropped.
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def scenario_run(request: pytest.FixtureRequest, scenario_runs: dict[str, Future[RunResult]]) -> RunResult:
+    return scenario_runs[request.param].result()
