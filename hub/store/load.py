@@ -381,22 +381,27 @@ class StoreLoader:
                 continue
             parked = casefile.parked_by_id.get(row.id)
             if parked is None:
-                parked = ParkedEvent(
-                    id=row.id,
-                    event_id=row.event_id,
-                    event_type=row.event_type,
-                    source=row.source,
-                    topic=row.topic,
-                    payload=row.payload,
-                    key=row.key,
-                    headers=row.headers,
-                    published_at=row.published_at,
-                    parked_at=row.parked_at,
-                )
+                parked = parked_event_from_row(row)
                 casefile.parked_by_id[row.id] = parked
             parked.keys.append(key)
             casefile.add_read_parked(parked, key)
         casefile.asked = _with(casefile.asked, parked_keys=keys)
+
+
+def parked_event_from_row(row: Row[Any]) -> ParkedEvent:
+    """A parked event as read, without its keys (the caller knows which of them it asked about)."""
+    return ParkedEvent(
+        id=row.id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        source=row.source,
+        topic=row.topic,
+        payload=row.payload,
+        key=row.key,
+        headers=row.headers,
+        published_at=row.published_at,
+        parked_at=row.parked_at,
+    )
 
 
 def notification_from_row(row: Row[Any]) -> Notification:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
-from hub.store.load import chunks, notification_from_row
+from hub.store.load import chunks, notification_from_row, parked_event_from_row
 from hub.store.models import NOTIFICATIONS, OUTBOUND, PARKED, PARKED_KEYS
 from hub.store.records import Notification, OutboxRecord, ParkedEvent, ParkedKey
 
@@ -85,21 +85,7 @@ def parked(connection: Connection, older_than: datetime | None = None) -> list[P
     if older_than is not None:
         query = query.where(PARKED.c.parked_at <= older_than)
     rows: Sequence[Row[Any]] = connection.execute(query).all()
-    found = [
-        ParkedEvent(
-            id=row.id,
-            event_id=row.event_id,
-            event_type=row.event_type,
-            source=row.source,
-            topic=row.topic,
-            payload=row.payload,
-            key=row.key,
-            headers=row.headers,
-            published_at=row.published_at,
-            parked_at=row.parked_at,
-        )
-        for row in rows
-    ]
+    found = [parked_event_from_row(row) for row in rows]
     by_id = {event.id: event for event in found}
     for chunk in chunks(sorted(by_id)):  # type: ignore[type-var]
         keys = select(PARKED_KEYS.c.parked_event_id, PARKED_KEYS.c.kind, PARKED_KEYS.c.value).where(
