@@ -28,6 +28,7 @@ LONGEST_FIRST = [
     "tests/integration/test_bad_input.py",
     "tests/faults/test_database_outage.py",
     "tests/integration/test_two_workers.py",
+    "tests/integration/test_bench_workers.py",
     "tests/browser/test_console.py",
     "tests/faults/test_retry_and_delivery.py",
     "tests/integration/test_backlog_order.py",

@@ -123,6 +123,7 @@ def test_a_latency_is_split_at_the_moment_the_worker_sent_its_notification(tmp_p
     assert times.latencies == pytest.approx([500.0])
     assert times.until_sent == pytest.approx([100.0])  # the release's producer had it at wall 1,010.1
     assert times.notifications == 3  # every distinct notification read, the bench's or not
+    assert times.duplicates == 1  # the outbox's second copy of the escape
     assert times.last == 10.50
 
 

@@ -65,6 +65,13 @@ def bench_command(
             "--cases and --seed on the same day, instead of loading it again."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Throughput mode: after one worker, measure this many workers in one consumer group on the same "
+            "events and an equal store, and check each event was applied once (needs --database postgresql)."
+        ),
+    ] = 1,
 ) -> None:
     """Measure the hub end to end on its own broker and database: throughput, latency, memory."""
     defaults: _Sizes = QUICK if quick else {}
@@ -80,11 +87,13 @@ def bench_command(
         seed=seed,
         keep=keep,
         store_cache=store_cache,
+        workers=workers,
     )
     if options.cases < 1 or options.events < 1 or options.rate <= 0 or options.urgent_rate <= 0:
         raise typer.BadParameter("--cases, --events, --rate and --urgent-rate must be positive")
     if store_cache is not None and database is not DatabaseKind.SQLITE:
         raise typer.BadParameter("--store-cache keeps SQLite stores only")
+    check_workers(options)
     from hub.tools.bench.report import render
     from hub.tools.bench.run import BenchRun
 
@@ -103,3 +112,21 @@ def bench_command(
         typer.echo(line)
     if report.hub is None or not report.hub.complete:
         raise typer.Exit(1)
+    if report.group is not None and not (report.group.outcome.complete and report.group.applied_once):
+        raise typer.Exit(1)
+
+
+def check_workers(options: BenchOptions) -> None:
+    """`--workers N` compares N workers in one group with one, in throughput mode. SQLite lets one writer in at a
+    time, so workers beyond the first would only queue for it: the comparison means something on PostgreSQL only."""
+    if options.workers < 1:
+        raise typer.BadParameter("--workers must be at least 1")
+    if options.workers == 1:
+        return
+    if options.mode is not Mode.THROUGHPUT:
+        raise typer.BadParameter("--workers above 1 is measured in throughput mode only")
+    if options.database is not DatabaseKind.POSTGRESQL:
+        raise typer.BadParameter(
+            f"--workers {options.workers} needs --database postgresql: SQLite has a single writer, so the "
+            "workers would take turns at it rather than work side by side"
+        )

@@ -64,6 +64,9 @@ class Outcome:
     # Each latency's first part: from publishing until the worker handed the notification to its producer.
     urgent_until_sent: list[float] = field(default_factory=list)
     until_sent: list[float] = field(default_factory=list)  # ordinary events
+    # Notifications read again after their first copy (the same notification id): the outbox's sweep, or an event
+    # applied twice.
+    duplicates: int = 0
 
     @property
     def seconds(self) -> float:
@@ -283,6 +286,7 @@ class NotificationTimes:
     urgent_until_sent: list[float] = field(default_factory=list)
     until_sent: list[float] = field(default_factory=list)  # the same for ordinary events
     notifications: int = 0
+    duplicates: int = 0  # copies read after the first of the same notification id
     last: float = 0.0
 
     def outcome(
@@ -299,6 +303,7 @@ class NotificationTimes:
             publish_seconds,
             self.urgent_until_sent,
             self.until_sent,
+            self.duplicates,
         )
 
 
@@ -318,6 +323,7 @@ def notification_latencies(arrivals: Arrivals, publisher: Publisher, opener: Any
             "dict[str, Any]", schemaless_reader(io.BytesIO(opener.open(arrival.value)[10:]), parsed, None)
         )
         if notification["notification_id"] in seen:
+            times.duplicates += 1
             continue
         seen.add(notification["notification_id"])
         sources = notification["source_event_ids"] or []

@@ -36,3 +36,5 @@ class BenchOptions:
     seed: int = 1
     keep: bool = False
     store_cache: Path | None = None
+    # Throughput mode: also measure this many workers in one consumer group against one (PostgreSQL only).
+    workers: int = 1

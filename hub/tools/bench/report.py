@@ -54,6 +54,76 @@ def last_line(throughput_eps: float, bare_eps: float, p99_ms: float, rss_mb: flo
     )
 
 
+@dataclass(frozen=True)
+class WorkerFigures:
+    """One worker of a group over its measured run: CPU from /proc, batches from its /metrics."""
+
+    pid: int
+    cpu_seconds: float
+    batches: float
+    rss_mb: float
+
+
+@dataclass
+class GroupReport:
+    """`--workers N`: the same events through N workers in one consumer group, from an equal starting store."""
+
+    outcome: Outcome
+    workers: list[WorkerFigures]
+    applied: int  # events published that the group's store records as applied
+
+    @property
+    def applied_once(self) -> bool:
+        """Every event published applied (the store keeps one row an event id), and no notification read twice."""
+        return self.applied == self.outcome.events and self.outcome.duplicates == 0
+
+    def cpu_per_event_us(self, cpu_seconds: float) -> float:
+        """CPU over every event of the run, as the one worker's figure is: a worker's share, or the group's sum."""
+        return cpu_seconds / max(self.outcome.events, 1) * 1e6
+
+
+def group_fields(group: GroupReport, one_eps: float) -> str:
+    """What `--workers N` adds to the last line: the group's throughput, its ratio to one worker's, the CPU per
+    event of all its workers together, and whether every event was applied once."""
+    ratio = group.outcome.eps / one_eps if one_eps > 0 else 0.0
+    cpu = group.cpu_per_event_us(sum(worker.cpu_seconds for worker in group.workers))
+    return (
+        f"workers={len(group.workers)} pair_eps={round(group.outcome.eps)} pair_ratio={ratio:.2f} "
+        f"pair_cpu_us={round(cpu)} applied_once={'yes' if group.applied_once else 'no'}"
+    )
+
+
+def applied_once_line(group: GroupReport) -> str:
+    outcome = group.outcome
+    return (
+        f"applied once: {'yes' if group.applied_once else 'NO'} ({outcome.events:,} events, "
+        f"{group.applied:,} applied, {outcome.duplicates:,} duplicate notifications)"
+    )
+
+
+def group_rows(group: GroupReport, one: Outcome) -> list[tuple[str, str]]:
+    """The group's figures beside the one worker's, measured on the same events in the same run."""
+    outcome = group.outcome
+    latency = summarise(outcome.latencies + outcome.urgent_latencies)
+    rows = [
+        ("throughput, events/s", f"{outcome.eps:,.0f}"),
+        ("  against one worker", f"{outcome.eps / one.eps:,.2f}x" if one.eps > 0 else "-"),
+        ("first publish to last result, s", f"{outcome.seconds:,.2f}"),
+        ("results (notifications)", f"{outcome.results:,}"),
+        ("latency p50, ms", _ms(latency, "p50")),
+        ("latency p99, ms", _ms(latency, "p99")),
+    ]
+    for number, worker in enumerate(group.workers, 1):
+        rows.append(
+            (f"worker {number} CPU per event, us", f"{group.cpu_per_event_us(worker.cpu_seconds):,.0f}")
+        )
+        rows.append((f"worker {number} batches applied", f"{worker.batches:,.0f}" if worker.batches else "-"))
+        rows.append((f"worker {number} peak RSS, MB", f"{worker.rss_mb:,.0f}"))
+    total = sum(worker.cpu_seconds for worker in group.workers)
+    rows.append(("CPU per event, all workers, us", f"{group.cpu_per_event_us(total):,.0f}"))
+    return rows
+
+
 @dataclass
 class Report:
     options: BenchOptions
@@ -72,6 +142,7 @@ class Report:
     backlog_events: int = 0
     batches: float = 0.0
     batch_seconds: float = 0.0
+    group: GroupReport | None = None  # --workers N
 
 
 def _ms(summary: LatencySummary | None, attribute: str) -> str:
@@ -172,10 +243,23 @@ def render(report: Report) -> list[str]:
     lines += [f"{name:{width}}{hub_value:>14}{bare_value:>14}" for name, hub_value, bare_value in rows]
     if not hub.complete:
         lines.append("INCOMPLETE: the worker did not consume every event before the time limit")
+    group = report.group
+    if group is not None:
+        lines.append("")
+        lines.append(
+            f"{len(group.workers)} workers in one consumer group: the same events, an equal store, a fresh broker"
+        )
+        extra = group_rows(group, hub)
+        extra_width = max(width, *(len(name) + 2 for name, _ in extra))
+        lines += [f"{name:{extra_width}}{value:>14}" for name, value in extra]
+        if not group.outcome.complete:
+            lines.append("INCOMPLETE: the workers did not consume every event before the time limit")
+        lines.append(applied_once_line(group))
     lines.append("")
     if options.mode is Mode.THROUGHPUT:
         bare_eps = report.bare.eps if report.bare else 0.0
-        lines.append(last_line(hub.eps, bare_eps, all_ms.p99 if all_ms else 0.0, report.worker_rss_mb))
+        line = last_line(hub.eps, bare_eps, all_ms.p99 if all_ms else 0.0, report.worker_rss_mb)
+        lines.append(line if group is None else f"{line} {group_fields(group, hub.eps)}")
     elif options.mode is Mode.RATE:
         lines.append(
             f"offered_eps={round(options.rate)} p50_ms={round(all_ms.p50) if all_ms else 0} "

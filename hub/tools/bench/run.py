@@ -12,17 +12,21 @@ bench handed its source event to the producer (the notification's `source_event_
 throughput is events / (first publish to last notification consumed). In the same run the same messages go
 through a bare aiokafka consume-and-produce loop (its own process, its own copy of the topics) timed the
 same way; the ratio of the two says how much of the broker's speed the hub keeps.
+
+With `--workers N` (throughput mode, PostgreSQL), between the two the same events go through N workers in one
+consumer group, from an equal starting store (`_group`), and the store is asked whether each was applied once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +52,9 @@ from hub.tools.bench.processes import (
     wait_healthy,
 )
 from hub.tools.bench.progress import say
-from hub.tools.bench.report import Report
+from hub.tools.bench.report import GroupReport, Report, WorkerFigures
 from hub.tools.bench.store import (
+    applied_among,
     cached_store,
     create_database,
     drop_database,
@@ -66,6 +71,34 @@ if TYPE_CHECKING:
 
 # Events whose signature check and sealing are timed alone, for the report.
 PROTECTION_SAMPLE = 5000
+# How long the workers of a group get to share the inbound partitions out after the last is healthy; the
+# measurement starts anyway after that (a rebalance during it shows in its throughput).
+GROUP_SETTLE_SECONDS = 60.0
+# What a worker's ordinary lane logs when it takes its share of the inbound partitions (hub/runtime/lanes.py).
+READING_PARTITIONS = re.compile(r"ordinary lane: reading partitions \[([\d, ]*)\]")
+
+
+def web_of(env: dict[str, str]) -> str:
+    """A worker's web address (/health, /metrics), from the environment it was started with."""
+    return f"http://127.0.0.1:{env['HUB_WEB_PORT']}"
+
+
+def partitions_read(log: Path) -> set[int] | None:
+    """The partitions a worker's ordinary lane took last, from its log; None before it took any."""
+    found = READING_PARTITIONS.findall(log.read_text(errors="replace")) if log.exists() else []
+    if not found:
+        return None
+    return {int(number) for number in found[-1].split(",") if number.strip()}
+
+
+def shared_out(read: Sequence[set[int] | None], partitions: int) -> bool:
+    """Whether the workers read every partition, each by one worker, and each worker some (while there are
+    partitions enough to go round)."""
+    taken = [numbers for numbers in read if numbers]
+    if len(taken) < min(len(read), partitions):
+        return False
+    every = set().union(*taken)
+    return every == set(range(partitions)) and sum(len(numbers) for numbers in taken) == len(every)
 
 
 class BenchRun:
@@ -84,19 +117,19 @@ class BenchRun:
         )
         self.report = Report(options)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.scratch_databases: list[str] = []  # PostgreSQL databases to drop afterwards
 
     # set-up
-    def _worker_env(self, address: str, database_url: str) -> dict[str, str]:
+    def _worker_env(self, address: str, database_url: str, data_dir: str = "hub") -> dict[str, str]:
         from hub.runtime.processes import free_port
 
-        self.web_port = free_port()
         return {
             "HUB_BROKER": address,
             "HUB_DATABASE_URL": database_url,
-            "HUB_DATA_DIR": str(self.workdir / "hub"),
+            "HUB_DATA_DIR": str(self.workdir / data_dir),
             "HUB_TOPIC_PREFIX": BENCH_PREFIX,
             "HUB_APP_ID": self.settings.app_id,
-            "HUB_WEB_PORT": str(self.web_port),
+            "HUB_WEB_PORT": str(free_port()),
             "HUB_WEB_HOST": "127.0.0.1",
             "HUB_KAFKA_SECURITY_PROTOCOL": self.settings.kafka_security_protocol,
             "HUB_KEYS_DIR": str(self.keys_dir),
@@ -150,12 +183,10 @@ class BenchRun:
         rng = random.Random(options.seed)
         units = load_units(self.settings)
         self._keys([unit.code for unit in units.units])
-        broker = EmbeddedBroker(self.workdir / "broker.log")
-        scratch_db = None
+        self.broker = EmbeddedBroker(self.workdir / "broker.log")
         try:
-            address = broker.start()
-            say(f"broker on {address} (pid {broker.process.pid if broker.process else '?'})")
-            database_url, scratch_db = create_database(options.database, self.workdir)
+            address = self._start_broker()
+            database_url = self._scratch_database()
             engine = make_engine(database_url, self.data_keys)
             say(f"database {options.database.value}; loading {options.cases:,} cases")
             if options.store_cache is not None and options.database is DatabaseKind.SQLITE:
@@ -177,16 +208,30 @@ class BenchRun:
                 events = prepare(simulated, self.signers)
                 self._protection_costs(events)
                 self._describe(events)
-                self._hub(address, env, events)
+                self._hub(env, events)
+                if options.mode is Mode.THROUGHPUT and options.workers > 1:
+                    address = self._group(units, events)
                 if options.mode is Mode.THROUGHPUT:
                     self._bare(address, events)
         finally:
             for process in reversed(self.processes):
                 stop(process, 10)
-            broker.stop()
-            if scratch_db:
-                drop_database(scratch_db)
+            self.broker.stop()
+            for name in self.scratch_databases:
+                drop_database(name)
         return self.report
+
+    def _start_broker(self) -> str:
+        address = self.broker.start()
+        say(f"broker on {address} (pid {self.broker.process.pid if self.broker.process else '?'})")
+        return address
+
+    def _scratch_database(self) -> str:
+        """A new empty store for the run (migrated by the first engine on it); its URL."""
+        database_url, scratch = create_database(self.options.database, self.workdir)
+        if scratch:
+            self.scratch_databases.append(scratch)
+        return database_url
 
     async def _topics(self, address: str, units: UnitDirectory) -> None:
         from hub.runtime.topics import ensure_topics, hub_topics
@@ -216,18 +261,39 @@ class BenchRun:
         app_id = self.settings.app_id
         return [app_id, ordinary_group(app_id), urgent_group(app_id)]
 
-    def _start_worker(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = self.workdir / "worker.log"
+    def _start_worker(self, env: dict[str, str], log_name: str = "worker.log") -> subprocess.Popen[bytes]:
+        log = self.workdir / log_name
         worker = start_worker(env, log)
         self.processes.append(worker)
         say(f"worker pid {worker.pid} starting (log {log})")
         return worker
 
-    def _hub(self, address: str, env: dict[str, str], events: Sequence[PreparedEvent]) -> None:
+    def _stop(self, processes: Sequence[subprocess.Popen[bytes]]) -> None:
+        from hub.runtime.processes import stop
+
+        for process in processes:
+            stop(process, 10)
+            self.processes.remove(process)
+
+    def _hub(self, env: dict[str, str], events: Sequence[PreparedEvent]) -> None:
         worker = self._start_worker(env)
-        wait_healthy(f"http://127.0.0.1:{self.web_port}/health", worker, self.workdir / "worker.log")
+        wait_healthy(f"{web_of(env)}/health", worker, self.workdir / "worker.log")
         say("worker consuming; publishing")
+        self.report.hub, [self.report.worker_cpu_seconds] = self._measure(env["HUB_BROKER"], [worker], events)
+        self.report.worker_rss_mb = rss_peak_mb(worker.pid)
+        self.report.batches, self.report.batch_seconds = scrape_batches(web_of(env))
+        say(
+            f"hub: {self.report.hub.results:,} notifications, {self.report.hub.eps:,.0f} events/s"
+            + ("" if self.report.hub.complete else " (INCOMPLETE: timed out)")
+        )
+
+    def _measure(
+        self, address: str, workers: Sequence[subprocess.Popen[bytes]], events: Sequence[PreparedEvent]
+    ) -> tuple[Outcome, list[float]]:
+        """Publish the events to running workers and read the unit queues until their groups have committed
+        everything: the outcome, and the CPU seconds each worker used meanwhile."""
         timeout = 120 + len(events) / 100
+        cpu: list[float] = []
 
         async def measure() -> Outcome:
             async with (
@@ -241,7 +307,7 @@ class BenchRun:
                     address, self._groups(), client_options=self.settings.kafka_client_options()
                 ) as group,
             ):
-                cpu_before = cpu_seconds(worker.pid)
+                cpu_before = [cpu_seconds(worker.pid) for worker in workers]
                 first = time.perf_counter()
                 if self.options.mode is Mode.RATE:
                     await publisher.send_paced(events, self.options.rate)
@@ -252,16 +318,82 @@ class BenchRun:
                 complete = await wait_until_done(
                     watcher, lambda: group.caught_up(publisher.offsets), timeout, idle=1.0
                 )
-                self.report.worker_cpu_seconds = cpu_seconds(worker.pid) - cpu_before
+                cpu.extend(
+                    cpu_seconds(worker.pid) - before
+                    for worker, before in zip(workers, cpu_before, strict=True)
+                )
             times = notification_latencies(watcher.arrivals, publisher, self.opener)
             return times.outcome(len(events), first, complete, publish_seconds)
 
-        self.report.hub = asyncio.run(measured(measure))
-        self.report.worker_rss_mb = rss_peak_mb(worker.pid)
-        self.report.batches, self.report.batch_seconds = scrape_batches(f"http://127.0.0.1:{self.web_port}")
+        return asyncio.run(measured(measure)), cpu
+
+    def _group(self, units: UnitDirectory, events: Sequence[PreparedEvent]) -> str:
+        """The same events through `--workers` workers in one consumer group (one app id, each worker its own web
+        port and data directory), from an equal starting store. Returns the broker's new address.
+
+        The one-worker measurement is left behind whole: its worker and broker are stopped, and the group gets a
+        fresh broker and a fresh scratch database loaded with the same cases. Not a second topic prefix on the
+        same broker: each event's signature covers its topic's name, so the prepared events (the very bytes
+        the one worker had) are valid under the first prefix only; and an empty broker, as the first one was
+        when its measurement began, holds neither the first run's messages nor its consumer groups, so the
+        group starts where the one worker started."""
+        from hub.runtime.broker import EmbeddedBroker
+        from hub.store.engine import make_engine
+
+        options = self.options
+        self._stop(list(self.processes))
+        self.broker.stop()
+        self.broker = EmbeddedBroker(self.workdir / "broker-group.log")
+        address = self._start_broker()
+        database_url = self._scratch_database()
+        say(f"loading the same {options.cases:,} cases again for {options.workers} workers")
+        engine = make_engine(database_url, self.data_keys)
+        try:
+            # A traffic generator of its own: the first has followed cases up since, and must not change them.
+            traffic = Traffic(seed=options.seed, today=datetime.now(UTC).date(), first_case=0)
+            load_cases(engine, units, traffic, options.cases)
+        finally:
+            engine.dispose()
+        asyncio.run(self._topics(address, units))
+        envs = [
+            self._worker_env(address, database_url, f"hub-{number}")
+            for number in range(1, options.workers + 1)
+        ]
+        logs = [f"worker-{number}.log" for number in range(1, options.workers + 1)]
+        workers = [self._start_worker(env, log) for env, log in zip(envs, logs, strict=True)]
+        for env, worker, log in zip(envs, workers, logs, strict=True):
+            wait_healthy(f"{web_of(env)}/health", worker, self.workdir / log)
+        self._settle([self.workdir / log for log in logs])
+        say(f"{options.workers} workers consuming; publishing the same events")
+        since = datetime.now(UTC) - timedelta(minutes=1)  # the loaded history is days older
+        outcome, cpu = self._measure(address, workers, events)
+        figures = [
+            WorkerFigures(worker.pid, seconds, scrape_batches(web_of(env))[0], rss_peak_mb(worker.pid))
+            for worker, env, seconds in zip(workers, envs, cpu, strict=True)
+        ]
+        # The bare loop runs next, without them, as it would have had the one worker's broker to itself.
+        self._stop(workers)
+        applied = applied_among(database_url, [event.event_id for event in events], since)
+        self.report.group = GroupReport(outcome, figures, applied)
         say(
-            f"hub: {self.report.hub.results:,} notifications, {self.report.hub.eps:,.0f} events/s"
-            + ("" if self.report.hub.complete else " (INCOMPLETE: timed out)")
+            f"{options.workers} workers: {outcome.results:,} notifications, {outcome.eps:,.0f} events/s, "
+            f"{applied:,} of {len(events):,} events applied, {outcome.duplicates:,} duplicate notifications"
+            + ("" if outcome.complete else " (INCOMPLETE: timed out)")
+        )
+        return address
+
+    def _settle(self, logs: Sequence[Path]) -> None:
+        """Wait until the group has shared the inbound partitions out, each worker's ordinary lane reading its
+        own, so that the measurement does not begin in the rebalance the last worker to join set off."""
+        deadline = time.monotonic() + GROUP_SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            read = [partitions_read(log) for log in logs]
+            if shared_out(read, self.settings.topic_partitions):
+                say(f"partitions shared out: {'; '.join(str(sorted(numbers or ())) for numbers in read)}")
+                return
+            time.sleep(0.2)
+        say(
+            f"the workers had not shared the partitions out after {GROUP_SETTLE_SECONDS:.0f}s; measuring anyway"
         )
 
     def _bare(self, address: str, events: Sequence[PreparedEvent]) -> None:
@@ -346,7 +478,7 @@ class BenchRun:
                 started = time.perf_counter()
                 await asyncio.to_thread(
                     wait_healthy,
-                    f"http://127.0.0.1:{self.web_port}/health",
+                    f"{web_of(env)}/health",
                     worker,
                     self.workdir / "worker.log",
                 )

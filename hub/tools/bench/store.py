@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +63,26 @@ def drop_database(name: str) -> None:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def applied_among(database_url: str, event_ids: Collection[str], since: datetime) -> int:
+    """How many of these events the store records as applied since `since` (its `processed_events`; the loaded
+    history is older). Notifications alone cannot tell that every event was applied: many cause none."""
+    from sqlalchemy import select
+
+    from hub.store.engine import make_engine
+    from hub.store.models import ProcessedEvent
+
+    wanted = set(event_ids)
+    engine = make_engine(database_url)  # no data keys: the event ids are not encrypted
+    try:
+        with engine.connect() as connection:
+            applied = connection.scalars(
+                select(ProcessedEvent.event_id).where(ProcessedEvent.processed_at >= since)
+            )
+            return sum(1 for event_id in applied if event_id in wanted)
+    finally:
+        engine.dispose()
 
 
 def case_rows(number: int, opening: Sequence[Any], units: UnitDirectory, now: datetime) -> dict[str, list]:
