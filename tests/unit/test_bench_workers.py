@@ -73,8 +73,8 @@ def test_the_report_shows_the_group_beside_the_one_worker() -> None:
     assert re.search(r"^throughput, events/s +1,600$", text, re.M)
     assert re.search(r"^  against one worker +1\.60x$", text, re.M)
     # Each worker's CPU over every event of the run, as the one worker's figure is.
-    assert re.search(r"^worker 1 CPU per event, us +500$", text, re.M)
-    assert re.search(r"^worker 2 CPU per event, us +400$", text, re.M)
+    assert re.search(r"^worker 1 share of CPU per event, us +500$", text, re.M)
+    assert re.search(r"^worker 2 share of CPU per event, us +400$", text, re.M)
     assert re.search(r"^worker 1 batches applied +12$", text, re.M)
     assert re.search(r"^CPU per event, all workers, us +900$", text, re.M)
     assert "applied once: yes (2,000 events, 2,000 applied, 0 duplicate notifications)" in lines

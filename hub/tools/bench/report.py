@@ -115,7 +115,10 @@ def group_rows(group: GroupReport, one: Outcome) -> list[tuple[str, str]]:
     ]
     for number, worker in enumerate(group.workers, 1):
         rows.append(
-            (f"worker {number} CPU per event, us", f"{group.cpu_per_event_us(worker.cpu_seconds):,.0f}")
+            (
+                f"worker {number} share of CPU per event, us",
+                f"{group.cpu_per_event_us(worker.cpu_seconds):,.0f}",
+            )
         )
         rows.append((f"worker {number} batches applied", f"{worker.batches:,.0f}" if worker.batches else "-"))
         rows.append((f"worker {number} peak RSS, MB", f"{worker.rss_mb:,.0f}"))
