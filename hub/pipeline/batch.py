@@ -293,6 +293,7 @@ class Pipeline:
                 if deferred:
                     break
             write(connection, casefile)
+            casefile.unlink()
         # Counted once the transaction has committed, so a batch applied again is not counted twice; a count per
         # label set, not per event.
         for (source, event_type, outcome), count in Counter(outcomes).items():
@@ -427,6 +428,7 @@ class Pipeline:
                     produced.append(notification)
                     metrics.TIMERS_FIRED.labels(timer=timer.kind).inc()
             write(connection, casefile)
+            casefile.unlink()
         return produced
 
     def _timer_notification(

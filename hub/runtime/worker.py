@@ -438,8 +438,8 @@ class Worker:
         try:
             return self.pipeline.apply(valid, states, should_yield, result)
         finally:
-            # The chunk's case-store objects (cycles, through their relationships) are garbage now and still in
-            # the CPU's cache: see settle_garbage_collector.
+            # What the chunk left in cycles (its handlers and loader; its records are unlinked, CaseFile.unlink) is
+            # garbage now and still in the CPU's cache: see settle_garbage_collector.
             gc.collect(1)
 
     async def _settle(

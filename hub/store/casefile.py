@@ -131,6 +131,43 @@ class CaseFile:
         """Keep what a record read from the database holds, to write only the columns changed since."""
         self._snapshots[record] = _CHANGEABLE[type(record)](record)
 
+    def unlink(self) -> None:
+        """Once the transaction is written: drop the links from offenders down to their cases and from cases down
+        to their victims and allocations, and let go of every record held here.
+
+        The records link both ways, so a transaction's records form cycles that only the cycle collector frees.
+        Those that lived through one of its young collections during the transaction were moved to the oldest
+        generation, and in a long drain the full collections that then freed them paused the worker for up to a
+        second, urgent work included. Unlinked, the records are freed as soon as nothing refers to them: the
+        notifications and outbound records handed on keep only what they point up to (their case, its offender)."""
+        offenders = [*self.offenders.values(), *self.changes.offenders]
+        offenders += [offender for pair in self.changes.merged for offender in pair]
+        cases = {*self.cases_by_id.values(), *self.changes.cases}
+        cases.update(case for offender in offenders for case in offender.cases)
+        for case in cases:
+            case.victims.clear()
+            case.allocations.clear()
+        for offender in offenders:
+            offender.cases.clear()
+        for index in (
+            self.owners,
+            self.offenders,
+            self.cases_by_ref,
+            self.cases_by_id,
+            self.victims_by_id,
+            self.victims_of_person,
+            self.timers,
+            self.requests,
+            self.notifications,
+            self.case_level,
+            self._case_level_made,
+            self._parked,
+            self.parked_by_id,
+            self._snapshots,
+        ):
+            index.clear()
+        self.changes = Changes()
+
     def changed(self) -> Iterable[tuple[object, list[str]]]:
         """Each record read that changed, with the names of the columns that did."""
         for record, before in self._snapshots.items():

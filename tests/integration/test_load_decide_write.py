@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from connectors.avro import hub_codec
@@ -16,6 +19,7 @@ from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
+from hub.store.casefile import CaseFile
 from hub.store.engine import make_engine
 from hub.tools.bench.events import prepare, realistic_mix
 from hub.tools.bench.options import BENCH_PREFIX
@@ -26,7 +30,8 @@ from tests.data_keys import data_keys_in
 CASES = 60
 
 
-def test_a_chunk_takes_the_same_few_statements_whatever_its_size(database_url: str, tmp_path: Path) -> None:
+def _loaded(database_url: str, tmp_path: Path) -> tuple[Pipeline, list[InboundMessage]]:
+    """A pipeline on a store of CASES realistic cases, and realistic events about them."""
     settings = Settings(topic_prefix=BENCH_PREFIX, database_url=database_url, broker="")
     units = load_units(settings)
     engine = make_engine(database_url, data_keys_in(tmp_path / "keys"))
@@ -41,7 +46,12 @@ def test_a_chunk_takes_the_same_few_statements_whatever_its_size(database_url: s
         InboundMessage(BENCH_PREFIX + e.topic, 0, offset, None, e.key, e.value)
         for offset, e in enumerate(prepared)
     ]
-    pipeline = Pipeline(settings, engine, hub_codec(), units)
+    return Pipeline(settings, engine, hub_codec(), units), messages
+
+
+def test_a_chunk_takes_the_same_few_statements_whatever_its_size(database_url: str, tmp_path: Path) -> None:
+    pipeline, messages = _loaded(database_url, tmp_path)
+    engine = pipeline.engine
     statements: list[str] = []
 
     def count(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -66,3 +76,41 @@ def test_a_chunk_takes_the_same_few_statements_whatever_its_size(database_url: s
     assert sent[100] <= 40, sent
     assert sent[100] <= sent[10] + 10, sent
     assert applied == 210
+
+
+def test_a_chunks_records_are_freed_without_the_cycle_collector(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records left in cycles wait for the cycle collector, whose full collections paused the worker for up to a
+    second in a long drain, urgent work included: once a chunk is written and its result dropped, every record
+    it read or made is gone by reference counting alone."""
+    pipeline, messages = _loaded(database_url, tmp_path)
+    held: list[weakref.ref[object]] = []
+    unlink = CaseFile.unlink
+
+    def noting(casefile: CaseFile) -> None:
+        records: list[object] = [*casefile.offenders.values(), *casefile.changes.offenders]
+        records += [case for offender in records for case in offender.cases]  # type: ignore[attr-defined]
+        records += [victim for case in casefile.cases_by_id.values() for victim in case.victims]
+        records += [allocation for case in casefile.cases_by_id.values() for allocation in case.allocations]
+        records += [timer for timers in casefile.timers.values() for timer in timers.running]
+        records += list(casefile.notifications.values())
+        held.extend(weakref.ref(record) for record in records)
+        unlink(casefile)
+
+    monkeypatch.setattr(CaseFile, "unlink", noting)
+    pipeline.process(messages[:20])  # the store's first use (migrations, caches) out of the way
+    gc.collect()
+    gc.disable()
+    try:
+        held.clear()
+        result = pipeline.process(messages[20:120])
+        assert result.notifications and len(held) > 100
+        del result
+        alive = [ref() for ref in held if ref() is not None]
+    finally:
+        gc.enable()
+        pipeline.engine.dispose()
+    assert alive == [], (
+        f"{len(alive)} of {len(held)} records wait for the cycle collector, e.g. {type(alive[0])}"
+    )
