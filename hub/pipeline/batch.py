@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -57,7 +57,8 @@ SAFE_TO_SHOW = (*PERMANENT_FAILURES, Unauthenticated, UnknownReference, Identity
 # A batch delivers its own notifications; the outbox sweep only takes those a crash left behind this long.
 OUTBOX_GRACE_SECONDS = 30.0
 # Events loaded and decided at a time (`hub.store.load`): the load step reads what they need in a fixed number of
-# queries, and urgent work waiting for the case store (`should_yield`) waits for one step's load at most.
+# queries. Urgent work waiting for the case store (`should_yield`) waits for one query or one group of offenders
+# (`hub.store.load.OFFENDERS_AT_ONCE`) at most, then for the write and commit of what is decided.
 LOAD_STEP = 100
 
 
@@ -172,21 +173,28 @@ class Pipeline:
         states: Mapping[str, RetryState] | None = None,
         should_yield: Callable[[], bool] | None = None,
         result: BatchResult | None = None,
+        urgent: bool = False,
     ) -> BatchResult:
         """Apply ingested events in one transaction. `should_yield` is asked between events and between the
         queries that look up the next events: once it says yes, what is applied is committed and the events not
         yet started come back as `result.deferred`, to be handed to `apply` again, so that urgent work waiting
-        for the case store goes first."""
+        for the case store goes first. An `urgent` batch's transaction does its own work only: marking what the
+        broker has confirmed is left to the next ordinary one (no urgent event's rules ask whether a notification
+        is on its queue)."""
         states = states or {}
         result = result or BatchResult()
         if not valid:
+            return result
+        if should_yield is not None and should_yield():
+            # Urgent work came while this waited for its turn: it goes first, before a transaction is begun.
+            result.deferred = valid
             return result
         now = self.clock()
         # Agencies publish to separate topics; applying a batch in publication order keeps cause before effect
         # (a referral before the release that follows it). The sort is stable: equal times keep the consumed order.
         valid = sorted(valid, key=lambda ingested: ingested.event.envelope.published_at)
         try:
-            result.deferred = self._apply_all(valid, now, result, should_yield)
+            result.deferred = self._apply_all(valid, now, result, should_yield, confirm=not urgent)
         except TRANSIENT_FAILURES as error:
             log.warning(
                 "batch of %d events failed (%s); they will be retried", len(valid), type(error).__name__
@@ -237,17 +245,19 @@ class Pipeline:
         now: datetime,
         result: BatchResult,
         should_yield: Callable[[], bool] | None = None,
+        confirm: bool = True,
     ) -> list[IngestedEvent]:
         """Apply events in one transaction, a step at a time: load what the step needs, decide each event on it in
         memory, and write what changed once at the end. Returns the events left for later because `should_yield`
-        said so."""
+        said so. With `confirm`, the transaction first marks published what the broker has confirmed."""
         produced: list[Notification] = []
         outbound: list[OutboxRecord] = []
         deferred: list[IngestedEvent] = []
         outcomes: list[Outcome] = []
         published_at: dict[str, datetime] = {}
         stop = should_yield or (lambda: False)
-        with self._confirming() as confirmed, self.engine.begin() as connection:
+        confirming: AbstractContextManager[Confirmed] = self._confirming() if confirm else nullcontext([])
+        with confirming as confirmed, self.engine.begin() as connection:
             # First, so that what the events decide sees every notification the broker already has as published
             # (a cancelled release that is on its queue gets a correction).
             self._mark(connection, confirmed)
@@ -256,7 +266,7 @@ class Pipeline:
             handlers = EventHandlers(casefile, self.units, self.settings, self.codec, now)
             for start in range(0, len(events), LOAD_STEP):
                 step = events[start : start + LOAD_STEP]
-                if stop() or not loader.load(casefile, needs_of(step), stop):
+                if stop() or not loader.load(casefile, needs_of(step), should_yield):
                     deferred = events[start:]
                     break
                 released: list[IngestedEvent] = []

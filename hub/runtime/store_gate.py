@@ -6,10 +6,11 @@ lock (SQLite has a single writer, and a waiting writer sleeps in steps), which m
 slower than alone and leaves urgent events waiting seconds behind a backlog. Through this gate they take
 turns, and a waiting urgent batch goes before every waiting ordinary one. An ordinary chunk that is being applied
 asks `urgent_waiting` between events and, when an urgent batch waits, commits what it has applied and hands the
-rest back (`Pipeline.apply`'s `should_yield`, also asked between the queries that look up the next events), so
-an urgent batch waits for about one event or one query, not one chunk. Work that does not touch the case store
-does not take a turn: decoding and validating a chunk (`Pipeline.ingest_all`), and counting rows for the
-deadline gauges (`Worker.watch_counts`), which neither writes nor holds the GIL while SQLite counts.
+rest back (`Pipeline.apply`'s `should_yield`, also asked between the queries that look up the next events and
+between groups of offenders), so an urgent batch waits for about one event or one query, and the write of what
+is decided, not one chunk. Work that does not touch the case store does not take a turn: decoding and
+validating a chunk (`Pipeline.ingest_all`), and counting rows for the deadline gauges (`Worker.watch_counts`),
+which neither writes nor holds the GIL while SQLite counts.
 """
 
 from __future__ import annotations

@@ -425,7 +425,9 @@ class Worker:
         result: BatchResult | None = None,
     ) -> BatchResult:
         if urgent:  # a few events' garbage: the next ordinary chunk's collection takes it
-            return await self.gate.run(self.pipeline.apply, valid, states, should_yield, result, urgent=True)
+            return await self.gate.run(
+                self.pipeline.apply, valid, states, should_yield, result, True, urgent=True
+            )
         return await self.gate.run(self._apply_and_collect, valid, states, should_yield, result)
 
     def _apply_and_collect(
@@ -439,8 +441,10 @@ class Worker:
             return self.pipeline.apply(valid, states, should_yield, result)
         finally:
             # What the chunk left in cycles (its handlers and loader; its records are unlinked, CaseFile.unlink) is
-            # garbage now and still in the CPU's cache: see settle_garbage_collector.
-            gc.collect(1)
+            # garbage now and still in the CPU's cache: see settle_garbage_collector. Not while urgent work waits
+            # for the store: the next chunk's collection takes it.
+            if not self.gate.urgent_waiting():
+                gc.collect(1)
 
     async def _settle(
         self,

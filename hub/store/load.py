@@ -40,6 +40,9 @@ from hub.store.records import (
     Victim,
 )
 
+# Offenders read at a time when the load step may be asked to stop (`StoreLoader.load`): each group costs a few
+# queries more, and urgent work waits for one group's reading at most.
+OFFENDERS_AT_ONCE = 25
 # Most values in one IN (...) list: well inside SQLite's and PostgreSQL's limits on bound parameters.
 IN_CHUNK = 1000
 
@@ -115,11 +118,12 @@ class StoreLoader:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    def load(self, casefile: CaseFile, needs: Needs, stop: Callable[[], bool] = lambda: False) -> bool:
-        """Read what `needs` names and the CaseFile does not hold yet. `stop` is asked between groups of queries;
-        once it says yes the rest is left out and False comes back (what is not read now is read when asked)."""
+    def load(self, casefile: CaseFile, needs: Needs, stop: Callable[[], bool] | None = None) -> bool:
+        """Read what `needs` names and the CaseFile does not hold yet. `stop` is asked between groups of queries,
+        and between groups of OFFENDERS_AT_ONCE offenders; once it says yes the rest is left out and False comes
+        back (what is not read now is read when asked)."""
         self._processed(casefile, needs.event_ids - casefile.asked.event_ids)
-        if stop():
+        if stop is not None and stop():
             return False
         case_ids = {case_id for case_id in needs.case_ids if case_id is not None}
         case_ids |= self._notifications(
@@ -127,18 +131,19 @@ class StoreLoader:
             needs.notification_ids - casefile.asked.notification_ids,
             needs.cancelled_event_ids - casefile.asked.cancelled_event_ids,
         )
-        self._offenders(
+        whole = self._offenders(
             casefile,
             [key for key in needs.identifiers if key not in casefile.owners],
             [ref for ref in needs.case_refs | needs.referred_case_refs if ref not in casefile.cases_by_ref],
             [ref for ref in needs.person_refs if ref not in casefile.victims_of_person],
             [case_id for case_id in case_ids if case_id not in casefile.cases_by_id],
+            stop,
         )
-        if stop():
+        if not whole or (stop is not None and stop()):
             return False
         sources = self._case_level(casefile, needs.referred_case_refs)
         self._notification_ids(casefile, (needs.event_ids | sources) - casefile.notified_sources)
-        if stop():
+        if stop is not None and stop():
             return False
         self._parked(casefile, needs.parked_keys - casefile.asked.parked_keys)
         return True
@@ -191,7 +196,11 @@ class StoreLoader:
         case_refs: list[str],
         person_refs: list[str],
         case_ids: list[int],
-    ) -> None:
+        stop: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Read the offenders these keys, references and ids lead to, whole. With `stop`, they are read in groups
+        and `stop` is asked between them: once it says yes, False comes back with only whole offenders read, and
+        the keys and references not yet noted as asked (so they are read again when asked)."""
         owner_ids: dict[IdentifierKey, int] = {}
         wanted = set(keys)
         for kind, value, offender_id in self._rows(OWNERS_AMONG, sorted({value for _, value in keys})):
@@ -214,7 +223,18 @@ class StoreLoader:
         offender_ids = (wanted_offenders | {row.offender_id for row in case_rows.values()}) - set(
             casefile.offenders
         )
-        self._register(casefile, offender_ids, case_rows, victim_rows)
+        # Reading a chunk's offenders takes tens of milliseconds: in groups, urgent work waits for one group at most.
+        everyone = sorted(offender_ids | {row.offender_id for row in case_rows.values()})
+        for group in chunks(everyone, OFFENDERS_AT_ONCE if stop is not None else max(len(everyone), 1)):
+            if stop is not None and stop():
+                return False
+            members = set(group)
+            self._register(
+                casefile,
+                members & offender_ids,
+                {case_id: row for case_id, row in case_rows.items() if row.offender_id in members},
+                dict(victim_rows),
+            )
         for key in keys:
             owner_id = owner_ids.get(key)
             casefile.owners[key] = casefile.offenders[owner_id] if owner_id is not None else None
@@ -224,6 +244,7 @@ class StoreLoader:
             read = [casefile.victims_by_id[row.id] for row in victim_rows.values()]
             added = [victim for victim in casefile.changes.victims if victim.person_ref == ref]
             casefile.add_read_victims_of(ref, [v for v in read if v.person_ref == ref] + added)
+        return True
 
     def _case_rows(
         self, casefile: CaseFile, offender_ids: Iterable[int], refs: list[str], ids: list[int]

@@ -10,17 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Connection, event, select
 
 from connectors.avro import hub_codec
 from connectors.keys import KeysDirectory
 from connectors.signatures import signers_for
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
+from hub.pipeline.handlers import needs_of
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
+from hub.store import models
 from hub.store.casefile import CaseFile
 from hub.store.engine import make_engine
+from hub.store.load import OFFENDERS_AT_ONCE, StoreLoader
 from hub.tools.bench.events import prepare, realistic_mix
 from hub.tools.bench.options import BENCH_PREFIX
 from hub.tools.bench.store import load_cases
@@ -114,3 +117,53 @@ def test_a_chunks_records_are_freed_without_the_cycle_collector(
     assert alive == [], (
         f"{len(alive)} of {len(held)} records wait for the cycle collector, e.g. {type(alive[0])}"
     )
+
+
+def _whole(casefile: CaseFile, connection: Connection) -> dict[int, set[int]]:
+    """Each offender the CaseFile holds, with the cases it holds for them, after checking that they are all the
+    offender's cases in the store, each with all its victims."""
+    held: dict[int, set[int]] = {}
+    for offender in casefile.offenders.values():
+        cases = {case.id for case in offender.cases if case.id is not None}
+        stored = connection.execute(
+            select(models.CASES.c.id).where(models.CASES.c.offender_id == offender.id)
+        ).scalars()
+        assert cases == set(stored), f"offender {offender.id} is read in part"
+        for case in offender.cases:
+            victims = connection.execute(
+                select(models.VICTIMS.c.id).where(models.VICTIMS.c.case_id == case.id)
+            ).scalars()
+            assert {victim.id for victim in case.victims} == set(victims), f"case {case.id} is read in part"
+        held[offender.id] = cases
+    return held
+
+
+def test_the_load_step_stops_between_groups_of_offenders_and_reads_only_whole_ones(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Reading a chunk's offenders is the longest part of the load step: urgent work that comes meanwhile waits for
+    one group of them, not for all, and what is left out is read, whole, when asked."""
+    pipeline, messages = _loaded(database_url, tmp_path)
+    events, _ = pipeline.ingest_all(messages[:100])
+    needs = needs_of(events)
+    try:
+        with pipeline.engine.connect() as connection:
+            everything = CaseFile(StoreLoader(connection))
+            assert everything.loader.load(everything, needs, stop=lambda: False)
+            read_at_once = _whole(everything, connection)
+            assert len(read_at_once) > OFFENDERS_AT_ONCE  # a chunk that takes more than one group
+
+            casefile = CaseFile(StoreLoader(connection))
+            # Urgent work arrives once the first group is read.
+            stopped = not casefile.loader.load(casefile, needs, stop=lambda: bool(casefile.offenders))
+            assert stopped
+            assert 0 < len(_whole(casefile, connection)) <= OFFENDERS_AT_ONCE
+
+            # Asked again without a stop, the same CaseFile reads the rest: the same as reading it at once.
+            assert casefile.loader.load(casefile, needs)
+            assert _whole(casefile, connection) == read_at_once
+            assert {key: o.id if o else None for key, o in casefile.owners.items()} == {
+                key: o.id if o else None for key, o in everything.owners.items()
+            }
+    finally:
+        pipeline.engine.dispose()

@@ -24,7 +24,7 @@ from hub.pipeline import Pipeline
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
 from hub.store.engine import make_engine
-from hub.store.models import ProcessedEvent
+from hub.store.models import NOTIFICATIONS, ProcessedEvent
 from hub.tools.bench.events import prepare, realistic_mix
 from hub.tools.bench.store import load_cases
 from hub.tools.traffic import Traffic
@@ -56,10 +56,12 @@ def _applied(pipeline: Pipeline) -> int:
         return session.scalar(select(func.count()).select_from(ProcessedEvent))
 
 
-# The pipeline asks whether urgent work waits between its look-up queries (three of them for a batch this size)
-# and before each event: urgent work that arrives at the first question finds the look-up under way, at the tenth
-# some events applied.
-@pytest.mark.parametrize("arrives_at_question", [1, 10], ids=["during the look-up", "between events"])
+# The pipeline asks whether urgent work waits before it begins a transaction, between its look-up queries and
+# groups of offenders, and before each event: urgent work that arrives at the first question finds nothing begun,
+# at the third the look-up under way, at the tenth some events applied.
+@pytest.mark.parametrize(
+    "arrives_at_question", [1, 3, 10], ids=["before the transaction", "during the look-up", "between events"]
+)
 def test_a_batch_that_yields_ends_as_one_applied_straight_through(
     database_url: str, tmp_path: Path, arrives_at_question: int
 ) -> None:
@@ -85,7 +87,7 @@ def test_a_batch_that_yields_ends_as_one_applied_straight_through(
         assert first.dead_letters == [] and first.transient == []
         applied_first = _applied(yielding) - loaded
         assert len(first.deferred) == EVENTS - applied_first
-        if arrives_at_question == 1:
+        if arrives_at_question < 10:
             assert applied_first == 0  # it did not finish the look-up first
         else:
             assert 0 < applied_first < EVENTS
@@ -107,3 +109,38 @@ def test_a_batch_that_yields_ends_as_one_applied_straight_through(
     finally:
         reference.engine.dispose()
         yielding.engine.dispose()
+
+
+def test_an_urgent_transaction_leaves_marking_published_to_the_next_ordinary_one(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An urgent batch's transaction does its own work only, so that it is short; what the broker has confirmed
+    meanwhile is marked published by the next ordinary transaction, not lost."""
+    today = datetime.now(UTC).date()
+    pipeline, settings = _pipeline(database_url, Traffic(1, today, first_case=0), tmp_path / "keys")
+    messages = _batch(Traffic(1, today, first_case=0), settings, tmp_path / "keys")
+    try:
+        first = pipeline.process(messages[:30])
+        sent = [n.notification_id for n in first.notifications]
+        assert sent
+        pipeline.published(sent, datetime.now(UTC))
+
+        urgent, _ = pipeline.ingest_all(messages[30:31])
+        pipeline.apply(urgent, urgent=True)
+        assert _unpublished(pipeline, sent) == len(sent)
+
+        pipeline.process(messages[31:])
+        assert _unpublished(pipeline, sent) == 0
+    finally:
+        pipeline.engine.dispose()
+
+
+def _unpublished(pipeline: Pipeline, notification_ids: list[str]) -> int:
+    with pipeline.engine.connect() as connection:
+        return connection.scalar(
+            select(func.count())
+            .select_from(NOTIFICATIONS)
+            .where(
+                NOTIFICATIONS.c.notification_id.in_(notification_ids), NOTIFICATIONS.c.published_at.is_(None)
+            )
+        )
