@@ -1,34 +1,46 @@
 """The console's Coverage panel and the hub_coverage_* gauges: `hub report coverage` over the last 30 days.
 
-Computed in a thread every COVERAGE_REFRESH_SECONDS, not on every page poll: the report reads every victim
-notification of the window. The panel shows counts, rates, unit codes, event types and event ids; no case
-reference, victim reference or anything else about a victim.
+Computed every COVERAGE_REFRESH_SECONDS, not on every page poll, and in a process of its own: the report reads
+every victim notification of the window, which in a busy store is seconds of work. In a thread of the worker
+it held the GIL in turns with urgent events for those seconds, once a minute (urgent notifications waited up to
+900 ms during a long drain, against under 100 ms without it). The panel shows counts, rates, unit codes, event
+types and event ids; no case reference, victim reference or anything else about a victim.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from prometheus_client import Gauge
-from sqlalchemy import Engine
 
 from hub import metrics
 from hub.reports.coverage import (
     DEFAULT_DAYS,
     CoverageReport,
     Figures,
-    coverage,
+    coverage_of_store,
     default_period,
 )
 from routing.decisions import Action
 
 log = logging.getLogger(__name__)
 
-COVERAGE_REFRESH_SECONDS = 60.0
+COVERAGE_REFRESH_SECONDS = 60.0  # at the most often
+# A report that took t seconds is computed again t times this later at the soonest: a tenth of a core on average.
+COVERAGE_SHARE_INVERSE = 10
+COVERAGE_NICENESS = 10  # how much lower the coverage process's CPU priority is than the worker's
+PARENT_CHECK_SECONDS = 1.0
 GAPS_LISTED = 50
 
 
@@ -132,31 +144,80 @@ def _by_action(figures: Figures) -> dict[str, int]:
     return {action: count for action, count in counts.items() if count}
 
 
+def start_coverage_process(parent: int) -> None:
+    """The coverage process's set-up. It runs below the worker's CPU priority, so that on a busy machine a long
+    report takes what the worker and the broker leave. And it ends once the worker that started it is gone: a
+    worker killed outright cannot stop it, and it would wait for work from the worker for ever."""
+    os.nice(COVERAGE_NICENESS)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class CoverageWatch:
-    """The latest coverage of the last DEFAULT_DAYS for the panel, refreshed in the background."""
+    """The latest coverage of the last DEFAULT_DAYS for the panel, refreshed in the background by a process of
+    its own (started at the first refresh, stopped by `close`)."""
 
     def __init__(
-        self, engine: Engine, urgent_ack_minutes: float, clock: Callable[[], datetime] = _utc_now
+        self,
+        database_url: str,
+        connect_args: Mapping[str, str],
+        urgent_ack_minutes: float,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        self.engine = engine
+        self.database_url = database_url
+        self.connect_args = dict(connect_args)
         self.urgent_ack_minutes = urgent_ack_minutes
         self.clock = clock
         self.view: dict[str, Any] | None = None  # None until the first report is in
         self.gauges = CoverageGauges()
-
-    def _compute(self) -> CoverageReport:
-        since, until = default_period(self.clock())
-        return coverage(self.engine, since, until, urgent_ack_minutes=self.urgent_ack_minutes)
+        self._process: ProcessPoolExecutor | None = None
 
     async def refresh(self) -> None:
-        report = await asyncio.to_thread(self._compute)
+        if self._process is None:
+            # spawn, not fork: a fork of the worker would copy its threads' locks and its broker connections.
+            self._process = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_coverage_process,
+                initargs=(os.getpid(),),
+            )
+        since, until = default_period(self.clock())
+        report = await asyncio.get_running_loop().run_in_executor(
+            self._process,
+            partial(
+                coverage_of_store,
+                self.database_url,
+                self.connect_args,
+                since,
+                until,
+                urgent_ack_minutes=self.urgent_ack_minutes,
+            ),
+        )
         self.gauges.export(report)
         self.view = console_view(report, self.clock())
 
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.shutdown(wait=False, cancel_futures=True)
+            self._process = None
+
     async def run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception as error:  # the case store may be away; the panel keeps its last figures
-                log.warning("coverage not computed (%s); trying again later", type(error).__name__)
-            await asyncio.sleep(COVERAGE_REFRESH_SECONDS)
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    await self.refresh()
+                except BrokenProcessPool:  # the process died (killed, out of memory): a new one next time
+                    log.warning("coverage not computed (its process stopped); trying again later")
+                    self.close()
+                except Exception as error:  # the case store may be away; the panel keeps its last figures
+                    log.warning("coverage not computed (%s); trying again later", type(error).__name__)
+                took = time.monotonic() - started
+                await asyncio.sleep(max(COVERAGE_REFRESH_SECONDS, COVERAGE_SHARE_INVERSE * took))
+        finally:
+            self.close()

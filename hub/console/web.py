@@ -91,7 +91,9 @@ class Console:
         )
         self.history = MetricsHistory()
         self.status = ConsoleStatus(settings, self.engine, self.feed, self.history, consuming)
-        self.coverage = CoverageWatch(self.engine, settings.urgent_ack_minutes)
+        self.coverage = CoverageWatch(
+            settings.resolved_database_url, settings.database_connect_args, settings.urgent_ack_minutes
+        )
         self.signer = SessionSigner(console_secret(settings.console_secret, settings.data_dir))
         static = resources.files("hub.console") / "static"
         self.assets = {path: (static / name).read_bytes() for path, (name, _) in ASSETS.items()}

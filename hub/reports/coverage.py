@@ -40,7 +40,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from hub.store.engine import make_engine
 from hub.store.models import Case, Notification, ProcessedEvent, Victim
 from routing.catalogue import CATALOGUE, Category
 from routing.decisions import Action, Kind, Priority
@@ -314,6 +315,23 @@ def coverage(
         received=received,
         gaps=gaps,
     )
+
+
+def coverage_of_store(
+    database_url: str,
+    connect_args: Mapping[str, str],
+    since: datetime,
+    until: datetime,
+    *,
+    urgent_ack_minutes: float = 30.0,
+) -> CoverageReport:
+    """`coverage` of the store at `database_url`, which a process of its own opens for the call (the worker's
+    console computes it so: hub/console/coverage.py). It reads no encrypted column, so it needs no data key."""
+    engine = make_engine(database_url, connect_args=connect_args, migrate=False)
+    try:
+        return coverage(engine, since, until, urgent_ack_minutes=urgent_ack_minutes)
+    finally:
+        engine.dispose()
 
 
 def _recorded_because(

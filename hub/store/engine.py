@@ -19,10 +19,15 @@ IdentifierKey = tuple[str, str]  # (kind, value), for example ("noms_number", "A
 
 
 def make_engine(
-    url: str, data_keys: DataKeys | None = None, connect_args: Mapping[str, str] | None = None
+    url: str,
+    data_keys: DataKeys | None = None,
+    connect_args: Mapping[str, str] | None = None,
+    *,
+    migrate: bool = True,
 ) -> Engine:
-    """An engine for SQLite or PostgreSQL, its tables migrated to the current version. Without `data_keys` it
-    reads and writes no encrypted column (DataKeysMissing): a tool that only counts rows needs none."""
+    """An engine for SQLite or PostgreSQL, its tables migrated to the current version (unless not to `migrate`: a
+    reader beside a process that has). Without `data_keys` it reads and writes no encrypted column
+    (DataKeysMissing): a tool that only counts rows needs none."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -40,7 +45,8 @@ def make_engine(
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True, connect_args=dict(connect_args or {}))
-    upgrade(engine)
+    if migrate:
+        upgrade(engine)
     return attach(engine, data_keys)
 
 

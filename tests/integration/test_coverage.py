@@ -8,13 +8,21 @@ store is corrupted on purpose (notification rows deleted) and the self-check mus
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import multiprocessing
+import os
+import select as waiting
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -23,10 +31,18 @@ from typer.testing import CliRunner
 from connectors.avro import hub_codec
 from connectors.publisher import event_from_json
 from hub.cli.main import app
-from hub.console.coverage import CoverageGauges, console_view
+from hub.console.coverage import CoverageGauges, CoverageWatch, console_view
 from hub.messages import InboundMessage
 from hub.pipeline import Pipeline
-from hub.reports.coverage import CoverageReport, Figures, coverage, render_csv, render_json, render_table
+from hub.reports.coverage import (
+    CoverageReport,
+    Figures,
+    coverage,
+    default_period,
+    render_csv,
+    render_json,
+    render_table,
+)
 from hub.store.models import Notification
 from schemas import event_schemas
 
@@ -441,3 +457,73 @@ def test_the_console_page_has_the_coverage_panel_its_script_draws() -> None:
         assert element in page, element
         name = element.split('"')[1]
         assert f'"{name}"' in script, name
+
+
+def test_the_console_computes_coverage_in_a_process_of_its_own_and_leaves_none_behind(
+    pipeline: Pipeline, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report takes seconds in a busy store: computed in the worker's own process it held the GIL in turns
+    with urgent events, which waited up to 900 ms once a minute. The panel gets the same figures from a process
+    of its own, which stops with the panel."""
+    build(pipeline)
+    now = T0 + timedelta(hours=2)
+    since, until = default_period(now)
+    expected = console_view(coverage(pipeline.engine, since, until, urgent_ack_minutes=30), now)
+
+    def not_here(*_: object, **__: object) -> CoverageReport:
+        raise AssertionError("coverage computed in the worker's own process")
+
+    monkeypatch.setattr("hub.reports.coverage.coverage", not_here)  # this process only
+    watch = CoverageWatch(database_url, {}, urgent_ack_minutes=30, clock=lambda: now)
+    try:
+        asyncio.run(asyncio.wait_for(watch.refresh(), timeout=60))
+    finally:
+        watch.close()
+    assert watch.view == expected
+    assert watch.view["total"]["events"] > 0
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert multiprocessing.active_children() == []
+
+
+KILLED_PARENT = """
+import asyncio, multiprocessing, sys, time
+from hub.console.coverage import CoverageWatch
+
+watch = CoverageWatch(sys.argv[1], {}, urgent_ack_minutes=30)
+asyncio.run(watch.refresh())
+print(multiprocessing.active_children()[0].pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_worker_killed_outright_leaves_no_coverage_process_behind(
+    pipeline: Pipeline, database_url: str
+) -> None:
+    build(pipeline)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, database_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        ready, _, _ = waiting.select([parent.stdout], [], [], 60)
+        assert ready, "the coverage process did not start"
+        child = int(parent.stdout.readline())
+        # Running, and below the worker's CPU priority: a long report takes what the worker leaves.
+        assert os.getpriority(os.PRIO_PROCESS, child) > os.getpriority(os.PRIO_PROCESS, parent.pid)
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(child), "the coverage process outlived its worker"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
