@@ -20,10 +20,10 @@ from hub.pipeline import Pipeline
 from hub.pipeline.handlers import needs_of
 from hub.reference import load_units
 from hub.settings import AGENCY_SOURCES, Settings
-from hub.store import models
+from hub.store import load, models
 from hub.store.casefile import CaseFile
 from hub.store.engine import make_engine
-from hub.store.load import OFFENDERS_AT_ONCE, StoreLoader
+from hub.store.load import StoreLoader
 from hub.tools.bench.events import prepare, realistic_mix
 from hub.tools.bench.options import BENCH_PREFIX
 from hub.tools.bench.store import load_cases
@@ -139,10 +139,11 @@ def _whole(casefile: CaseFile, connection: Connection) -> dict[int, set[int]]:
 
 
 def test_the_load_step_stops_between_groups_of_offenders_and_reads_only_whole_ones(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reading a chunk's offenders is the longest part of the load step: urgent work that comes meanwhile waits for
     one group of them, not for all, and what is left out is read, whole, when asked."""
+    monkeypatch.setattr(load, "OFFENDERS_AT_ONCE", 10)  # groups that this test's small store fills
     pipeline, messages = _loaded(database_url, tmp_path)
     events, _ = pipeline.ingest_all(messages[:100])
     needs = needs_of(events)
@@ -151,13 +152,13 @@ def test_the_load_step_stops_between_groups_of_offenders_and_reads_only_whole_on
             everything = CaseFile(StoreLoader(connection))
             assert everything.loader.load(everything, needs, stop=lambda: False)
             read_at_once = _whole(everything, connection)
-            assert len(read_at_once) > OFFENDERS_AT_ONCE  # a chunk that takes more than one group
+            assert len(read_at_once) > load.OFFENDERS_AT_ONCE  # a chunk that takes more than one group
 
             casefile = CaseFile(StoreLoader(connection))
             # Urgent work arrives once the first group is read.
             stopped = not casefile.loader.load(casefile, needs, stop=lambda: bool(casefile.offenders))
             assert stopped
-            assert 0 < len(_whole(casefile, connection)) <= OFFENDERS_AT_ONCE
+            assert 0 < len(_whole(casefile, connection)) <= load.OFFENDERS_AT_ONCE
 
             # Asked again without a stop, the same CaseFile reads the rest: the same as reading it at once.
             assert casefile.loader.load(casefile, needs)
