@@ -36,6 +36,7 @@ from routing.decisions import Action
 
 log = logging.getLogger(__name__)
 
+COVERAGE_FIRST_SECONDS = 30.0  # after the worker starts
 COVERAGE_REFRESH_SECONDS = 60.0  # at the most often
 # A report that took t seconds is computed again t times this later at the soonest: a tenth of a core on average.
 COVERAGE_SHARE_INVERSE = 10
@@ -207,6 +208,9 @@ class CoverageWatch:
             self._process = None
 
     async def run(self) -> None:
+        # The first report waits: a worker starting up catches up on what it missed, and starting the coverage
+        # process and its report would compete with that.
+        await asyncio.sleep(COVERAGE_FIRST_SECONDS)
         try:
             while True:
                 started = time.monotonic()

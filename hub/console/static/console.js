@@ -400,7 +400,7 @@ function drawUrgent(urgent) {
   more("urgent-more", rows.length, urgent.total);
 }
 
-// The coverage panel: `hub report coverage` over the last 30 days, computed by the worker every minute.
+// The coverage panel: `hub report coverage` over the last 30 days, computed beside the worker at most once a minute.
 function fmtShare(rate) {
   return rate === null || rate === undefined ? "–" : `${(rate * 100).toFixed(1)} %`;
 }
