@@ -485,7 +485,7 @@ class Pipeline:
     def published(
         self, notification_ids: list[str], at: datetime, outbound_ids: list[int] | None = None
     ) -> None:
-        """Note notifications the broker has acknowledged (at `at`). The next batch's transaction marks them
+        """Note notifications the broker has acknowledged (at `at`). The next ordinary batch's transaction marks them
         published, or `confirm_published`, rather than a transaction of their own after every batch, which would
         cost each batch a commit. Until then the store holds them as not yet on their queues; a worker
         that stops first leaves them to the outbox sweep, which puts them on their queues again (readers absorb a

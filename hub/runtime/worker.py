@@ -583,7 +583,7 @@ class Worker:
             if published_at and n.notification_id in published_at:
                 latency = (delivered - published_at[n.notification_id]).total_seconds()
                 metrics.END_TO_END_SECONDS.labels(priority=n.priority).observe(max(latency, 0.0))
-        # Marked published by the next transaction, which is about to start while events flow.
+        # Marked published by the next ordinary transaction, which is about to start while events flow.
         self.pipeline.published([n.notification_id for n in notifications], delivered)
 
     async def _publish_outbound(self, records: list[OutboxRecord]) -> None:
