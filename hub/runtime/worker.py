@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -425,9 +426,8 @@ class Worker:
         result: BatchResult | None = None,
     ) -> BatchResult:
         if urgent:  # a few events' garbage: the next ordinary chunk's collection takes it
-            return await self.gate.run(
-                self.pipeline.apply, valid, states, should_yield, result, True, urgent=True
-            )
+            apply_urgent = partial(self.pipeline.apply, urgent=True)
+            return await self.gate.run(apply_urgent, valid, states, should_yield, result, urgent=True)
         return await self.gate.run(self._apply_and_collect, valid, states, should_yield, result)
 
     def _apply_and_collect(
